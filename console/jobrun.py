@@ -1,0 +1,76 @@
+"""Run an engine job in the foreground of a CLI command: live view on a TTY, plain lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, Awaitable, Callable, Iterable
+
+from rich.live import Live
+
+from console import format as fmt
+from console.output import CliState
+from console.render import state_view
+from engine.jobs import JobContext, JobOutcome, JobResult, StateHook, run_job
+from engine.runs import RunDir
+
+#: a plain progress line is printed at most this often (seconds) when not on a TTY
+PLAIN_EVERY_S = 1.0
+
+
+def run_in_foreground(
+    cli: CliState,
+    kind: str,
+    job: Callable[[JobContext], Awaitable[JobOutcome | None]],
+    *,
+    argv: list[str] | None = None,
+    inputs: dict[str, Any] | None = None,
+    outputs: dict[str, Any] | None = None,
+    title: str | None = None,
+    plain: bool | None = None,
+    hooks: Iterable[StateHook] = (),
+) -> JobResult:
+    """Run ``job`` with a run directory; show progress on stderr; return the result.
+
+    Live view when stderr is a terminal (unless ``plain``), else one plain line per second.
+    RolloutError propagates (the CLI prints it as one line with its exit code).
+    """
+    err = cli.err
+    use_live = (not plain) and err.is_terminal
+    holder: dict[str, Any] = {"run": None, "last_plain": 0.0}
+    live = Live(console=err, auto_refresh=False, transient=False) if use_live else None
+
+    def on_start(run: RunDir) -> None:
+        holder["run"] = run
+        cli.echo_err(f"run {run.run_id}: {run.path}")
+
+    def on_state(state: dict[str, Any]) -> None:
+        if live is not None:
+            live.update(state_view(state.get("run_id", "?"), state), refresh=True)
+            return
+        now = time.monotonic()
+        if now - holder["last_plain"] >= PLAIN_EVERY_S or state.get("status") in ("done", "failed", "cancelled"):
+            holder["last_plain"] = now
+            cli.echo_err(fmt.plain_state_line(state))
+
+    def echo(line: str) -> None:
+        if live is not None:
+            live.console.print(line, markup=False, highlight=False)
+        else:
+            cli.echo_err(line)
+
+    if live is not None:
+        live.start()
+    try:
+        result = run_job(
+            kind, job, workspace=cli.workspace, argv=argv if argv is not None else sys.argv, config=cli.config,
+            inputs=inputs, outputs=outputs, title=title, echo=echo, on_state=on_state, on_start=on_start,
+            hooks=hooks,
+        )
+    finally:
+        if live is not None:
+            live.stop()
+    if result.message:
+        cli.echo_err(result.message)
+    cli.echo_err(f"{kind} {result.status} (exit {result.exit_code}): {fmt.plain_state_line(result.state)}")
+    return result

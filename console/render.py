@@ -1,0 +1,74 @@
+"""Rich renderables for a run's live view (``rollout watch`` and jobs run in the foreground)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from console import format as fmt
+
+STATUS_STYLE = {
+    "running": "bold cyan", "serving": "bold green", "waiting": "bold yellow", "paused": "yellow",
+    "stopping": "yellow", "done": "bold green", "failed": "bold red", "cancelled": "magenta",
+    "lost": "bold red", "starting": "cyan",
+}
+
+
+def state_view(run_id: str, state: dict[str, Any], events: list[dict[str, Any]] | None = None) -> Group:
+    """A compact panel: progress bar, counters, throughput, tokens, cost, ETA, alerts, last events."""
+    c = state.get("counters") or {}
+    r = state.get("rate") or {}
+    tok = state.get("tokens") or {}
+    status = state.get("status", "?")
+    head = Text.assemble((f"{run_id} ", "bold"), (status, STATUS_STYLE.get(status, "")))
+    if state.get("phase"):
+        head.append(f"  phase: {state['phase']}", style="dim")
+    total = c.get("total") or 0
+    bar = ProgressBar(total=total or None, completed=c.get("done", 0), width=50)
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="dim")
+    grid.add_column()
+    grid.add_column(style="dim")
+    grid.add_column()
+    grid.add_row("done", fmt.progress_text(c), "elapsed", fmt.duration(state.get("elapsed_s")))
+    grid.add_row("ok", f"[green]{c.get('ok', 0):,}[/]", "failed", f"[red]{c.get('failed', 0):,}[/]")
+    grid.add_row("in flight", f"{c.get('in_flight', 0):,}", "retried", f"{c.get('retried', 0):,}")
+    grid.add_row("cached", f"{c.get('cached', 0):,}", "skipped", f"{c.get('skipped', 0):,}")
+    grid.add_row("rate", fmt.rate(r.get("items_per_s")), "tokens/s", fmt.rate(r.get("tokens_per_s"), ""))
+    grid.add_row("tokens in", fmt.count(tok.get("prompt", 0)), "tokens out", fmt.count(tok.get("completion", 0)))
+    grid.add_row("cost", fmt.cost(state.get("cost_usd")), "projected", fmt.cost(state.get("cost_projected_usd")))
+    grid.add_row("ETA", fmt.duration(state.get("eta_s")), "", "")
+    figures = state.get("figures") or {}
+    for key in sorted(k for k, v in figures.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool))[:8]:
+        grid.add_row(key, str(figures[key]), "", "")
+    parts: list[Any] = [head, bar, grid]
+    for alert in state.get("alerts") or []:
+        style = "bold red" if alert.get("severity") == "critical" else "yellow"
+        parts.append(Text(f"ALERT {alert.get('name')}: {alert.get('message', '')}", style=style))
+    for ev in (events or [])[-5:]:
+        parts.append(Text(event_line(ev), style="dim"))
+    return Group(*parts)
+
+
+def event_line(ev: dict[str, Any]) -> str:
+    """One line for an event from events.jsonl."""
+    t = fmt.timestamp(ev.get("ts"))[11:]
+    kind = ev.get("type", "?")
+    if kind == "phase":
+        body = f"phase {ev.get('phase')}" + (f": {ev['message']}" if ev.get("message") else "")
+    elif kind == "log":
+        body = f"{ev.get('level', 'info')}: {ev.get('message', '')}"
+    elif kind == "alert":
+        body = f"alert {ev.get('state')} {ev.get('name')}: {ev.get('message', '')}"
+    elif kind == "progress":
+        body = "progress " + fmt.progress_text(ev.get("counters") or {})
+    elif kind == "finish":
+        body = f"finished {ev.get('status')} (exit {ev.get('exit_code')})" + (f": {ev['message']}" if ev.get("message") else "")
+    else:
+        rest = {k: v for k, v in ev.items() if k not in ("ts", "type")}
+        body = f"{kind} {rest}" if rest else kind
+    return f"{t} {body}"

@@ -1,0 +1,46 @@
+"""Shared fixtures. ../shared/data holds the real data the tests read (never copied here)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"{SHARED_DATA} is missing: the tests read the shared data beside the repo")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh workspace; ROLLOUT_HOME points at it so child processes use it too."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    monkeypatch.setenv("ROLLOUT_HOME", str(ws))
+    monkeypatch.setenv("NO_COLOR", "1")
+    # keep user config files on this machine out of the tests
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.chdir(tmp_path)
+    return ws
+
+
+@pytest.fixture
+def rollout_cmd() -> list[str]:
+    """The argv prefix that runs the real CLI in a child process."""
+    return [sys.executable, "-m", "console.cli"]
+
+
+@pytest.fixture
+def child_env(workspace: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["ROLLOUT_HOME"] = str(workspace)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
