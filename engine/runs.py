@@ -113,15 +113,21 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def pid_alive(pid: int | None, host: str | None = None) -> bool:
-    """Is ``pid`` a live (non-zombie) process on this host? Unknown hosts count as alive."""
+def pid_alive(pid: int | None, host: str | None = None, started: float | None = None) -> bool:
+    """Is ``pid`` a live (non-zombie) process on this host that began before ``started``?
+
+    Another host's pid cannot be checked: it counts as alive (the heartbeat decides there).
+    A process created well after the run started is a reused pid, not the job.
+    """
     if host and host != socket.gethostname():
         return True
     if not pid:
         return False
     try:
         proc = psutil.Process(int(pid))
-        return proc.status() != psutil.STATUS_ZOMBIE
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return not (started and proc.create_time() > started + 2.0)
     except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
         return False
 
@@ -200,16 +206,21 @@ class RunDir:
         return events[-last:] if last is not None else events
 
     def effective_status(self, now: float | None = None) -> str:
-        """The status a viewer should show: ``lost`` for a dead job that never said goodbye."""
+        """The status a viewer should show: ``lost`` for a job that died without a word.
+
+        On this host a gone pid is proof enough; a run on another host is lost when its
+        heartbeat is stale (its pid cannot be checked from here).
+        """
         state = self.read_state()
         run = self.read_run()
         status = state.get("status") or run.get("status") or "starting"
         if status in ACTIVE_STATUSES:
-            heartbeat = float(state.get("heartbeat") or run.get("started") or 0)
-            stale = (now if now is not None else time.time()) - heartbeat > STALE_HEARTBEAT_S
-            if not pid_alive(run.get("pid") or state.get("pid"), run.get("host")) and (
-                stale or not state
-            ):
+            host = run.get("host")
+            if host and host != socket.gethostname():
+                heartbeat = float(state.get("heartbeat") or run.get("started") or 0)
+                if (now if now is not None else time.time()) - heartbeat > STALE_HEARTBEAT_S:
+                    return "lost"
+            elif not pid_alive(run.get("pid") or state.get("pid"), host, run.get("started")):
                 return "lost"
         return status
 

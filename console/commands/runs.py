@@ -149,12 +149,12 @@ def stop_cmd(
     status = run.effective_status()
     info = run.read_run()
     pid = info.get("pid")
-    if status not in ACTIVE_STATUSES or not pid_alive(pid, info.get("host")):
+    if status not in ACTIVE_STATUSES or not pid_alive(pid, info.get("host"), info.get("started")):
         raise InputError(f"run {run.run_id} is not running (status {status}): nothing to stop")
     os.kill(int(pid), signal.SIGTERM)
     if now:
         time.sleep(0.2)
-        if pid_alive(pid):
+        if pid_alive(pid, info.get("host"), info.get("started")):
             os.kill(int(pid), signal.SIGTERM)
     cli.echo_err(f"sent SIGTERM{' twice' if now else ''} to {run.run_id} (pid {pid})")
     deadline = time.monotonic() + wait
