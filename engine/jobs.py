@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import os
 import signal
 import sys
 import time
@@ -237,8 +238,6 @@ class JobContext:
 
     # -- snapshot ----------------------------------------------------------------------------
     def snapshot(self, rate: dict[str, float | None], eta_s: float | None) -> dict[str, Any]:
-        import os
-
         return {
             "run_id": self.run.run_id,
             "kind": self.kind,
