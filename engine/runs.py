@@ -373,3 +373,30 @@ def find_run(workspace: Path, ref: str) -> RunDir:
 def iter_runs(workspace: Path) -> Iterator[RunSummary]:
     for run in list_runs(workspace):
         yield run.summary()
+
+
+def signal_run(run: RunDir, now: bool = False) -> int:
+    """Ask a live job to stop: SIGTERM (graceful), or two of them (``now``). Returns the pid.
+
+    Raises InputError when the run is not running here (finished, lost, or on another host).
+    """
+    import signal as _signal
+
+    info = run.read_run()
+    status = run.effective_status()
+    pid, host, started = info.get("pid"), info.get("host"), info.get("started")
+    if host and host != socket.gethostname():
+        raise InputError(f"run {run.run_id} runs on {host}: stop it there (rollout stop {run.run_id})")
+    if status not in ACTIVE_STATUSES or not pid_alive(pid, host, started):
+        raise InputError(f"run {run.run_id} is not running (status {status}): nothing to stop")
+    try:
+        os.kill(int(pid), _signal.SIGTERM)
+        if now:
+            time.sleep(0.2)  # let the first signal land before the second means "now"
+            if pid_alive(pid, host, started):
+                os.kill(int(pid), _signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        raise InputError(f"not allowed to signal pid {pid} of run {run.run_id}: stop it as the user who started it") from None
+    return int(pid)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from typing import Optional
 
@@ -17,7 +15,7 @@ from console.render import STATUS_STYLE, event_line, state_view
 from engine import __version__
 from engine.batchio import validate_file
 from engine.errors import ExitCode, InputError
-from engine.runs import ACTIVE_STATUSES, find_run, iter_runs, pid_alive
+from engine.runs import ACTIVE_STATUSES, find_run, iter_runs, signal_run
 
 #: exit code of ``watch`` for each final status
 STATUS_EXIT = {"done": 0, "failed": 1, "cancelled": 130, "lost": 1}
@@ -146,16 +144,14 @@ def stop_cmd(
     """Ask a running job to stop (SIGTERM: finish or abandon in-flight items, flush, mark cancelled)."""
     cli: CliState = ctx.obj
     run = find_run(cli.workspace, run_ref)
-    status = run.effective_status()
-    info = run.read_run()
-    pid = info.get("pid")
-    if status not in ACTIVE_STATUSES or not pid_alive(pid, info.get("host"), info.get("started")):
-        raise InputError(f"run {run.run_id} is not running (status {status}): nothing to stop")
-    os.kill(int(pid), signal.SIGTERM)
-    if now:
-        time.sleep(0.2)
-        if pid_alive(pid, info.get("host"), info.get("started")):
-            os.kill(int(pid), signal.SIGTERM)
+    if (run.path / "server.json").exists():
+        # a server run: stop the job and make sure its whole process tree is gone, even when
+        # the job itself was killed and left the server running
+        from engine.server import stop_server_run
+
+        cli.echo_err(stop_server_run(run).message)
+        return
+    pid = signal_run(run, now=now)
     cli.echo_err(f"sent SIGTERM{' twice' if now else ''} to {run.run_id} (pid {pid})")
     deadline = time.monotonic() + wait
     while wait and time.monotonic() < deadline and run.effective_status() in ACTIVE_STATUSES:

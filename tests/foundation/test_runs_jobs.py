@@ -234,3 +234,17 @@ def test_alerts_and_outcome_figures_reach_state(workspace: Path) -> None:
     assert result.state["figures"]["valid"] == 7
     alert_events = [(e["name"], e["state"]) for e in result.run.read_events() if e["type"] == "alert"]
     assert alert_events == [("disk_low", "raised"), ("slow", "raised"), ("slow", "cleared")]
+
+
+def test_rollout_stop_cancels_a_running_job(workspace: Path, rollout_cmd, child_env) -> None:
+    proc = start_demo(rollout_cmd, child_env, "--items", "1000", "--delay", "0.1")
+    run = the_run(workspace)
+    wait_for(lambda: run.read_state().get("counters", {}).get("done", 0) >= 3)
+    stop = subprocess.run([*rollout_cmd, "stop", run.run_id[:12], "--wait", "20"], env=child_env,
+                          capture_output=True, text=True, timeout=60)
+    assert stop.returncode == 0, stop.stderr
+    assert f"sent SIGTERM to {run.run_id}" in stop.stderr and "cancelled" in stop.stderr
+    proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    again = subprocess.run([*rollout_cmd, "stop", run.run_id], env=child_env, capture_output=True, text=True)
+    assert again.returncode == 2 and "is not running (status cancelled)" in again.stderr
