@@ -1,14 +1,89 @@
-"""The Textual console (placeholder until the app lands; see issue 2)."""
+"""The Textual console that ``rollout`` with no arguments opens.
+
+Thin over engine/: it reads run directories (never writes them) and renders them. The only thing
+it does to a run is send SIGTERM to its process when asked to stop it (after a confirmation).
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+
 from console.output import CliState
+from console.screens.runs import RunsScreen
+from console.themes import BASE_TCSS, DEFAULT_THEME, load_themes, theme_from_toml
+from engine.errors import InputError
+
+
+class RolloutApp(App[None]):
+    """Header, live runs list, detail pane, footer; themes from themes/*.toml and the user's."""
+
+    TITLE = "rollout"
+    CSS_PATH = str(BASE_TCSS)
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help"),
+        Binding("t", "next_theme", "Theme", show=False),
+    ]
+
+    def __init__(
+        self,
+        workspace: Path,
+        *,
+        theme_name: str = DEFAULT_THEME,
+        refresh_interval: float = 1.0,
+        user_themes_dir: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.workspace = Path(workspace)
+        self.refresh_interval = refresh_interval
+        found = load_themes(user_themes_dir)
+        self.startup_problems = list(found.problems)
+        wanted: str | None = theme_name if theme_name in found.themes else None
+        if wanted is None and theme_name.endswith(".toml"):
+            # config may name a theme file directly
+            try:
+                theme = theme_from_toml(Path(theme_name).expanduser())
+            except InputError as exc:
+                self.startup_problems.append(str(exc))
+            else:
+                found.themes[theme.name] = theme
+                wanted = theme.name
+        self.own_themes = list(found.themes)
+        for theme in found.themes.values():
+            self.register_theme(theme)
+        if wanted is None:
+            self.startup_problems.append(
+                f"theme '{theme_name}' not found (have: {', '.join(self.own_themes)}): using {DEFAULT_THEME}"
+            )
+            wanted = DEFAULT_THEME
+        self.theme = wanted
+
+    @classmethod
+    def from_cli(cls, cli: CliState) -> "RolloutApp":
+        cfg = cli.config
+        return cls(cli.workspace, theme_name=cfg.theme, refresh_interval=cfg.refresh_interval)
+
+    def on_mount(self) -> None:
+        self.sub_title = str(self.workspace)
+        self.push_screen(RunsScreen(self.workspace, self.refresh_interval))
+        for problem in self.startup_problems:
+            self.notify(problem, severity="warning", timeout=8)
+
+    def action_help(self) -> None:
+        screen = self.screen
+        if isinstance(screen, RunsScreen):
+            screen.action_help()
+
+    def action_next_theme(self) -> None:
+        names = self.own_themes
+        i = names.index(self.theme) if self.theme in names else -1
+        self.theme = names[(i + 1) % len(names)]
+        self.notify(f"theme {self.theme}", timeout=2)
 
 
 def run_app(cli: CliState) -> None:
-    from textual.app import App
-
-    class _Shell(App[None]):
-        pass
-
-    _Shell().run()
+    """Open the console on the workspace and config of ``cli`` (the ``rollout`` root command)."""
+    RolloutApp.from_cli(cli).run()

@@ -70,9 +70,9 @@ def root(
 
 
 def _register() -> None:
-    from console.commands import config_cmd, demo, runs
+    from console.commands import agentless, config_cmd, demo, evaluate, monitor, process, runs, seed_aliases, serve
 
-    for module in (runs, config_cmd, demo):
+    for module in (runs, config_cmd, demo, agentless, seed_aliases, serve, process, evaluate, monitor):
         module.register(app)
 
 

@@ -28,7 +28,8 @@ def state_view(run_id: str, state: dict[str, Any], events: list[dict[str, Any]] 
     if state.get("phase"):
         head.append(f"  phase: {state['phase']}", style="dim")
     total = c.get("total") or 0
-    bar = ProgressBar(total=total or None, completed=c.get("done", 0), width=50)
+    bar = Table.grid()  # a bare ProgressBar does not end its line inside a Group
+    bar.add_row(ProgressBar(total=total or None, completed=c.get("done", 0), width=50))
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="dim")
     grid.add_column()

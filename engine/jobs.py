@@ -393,6 +393,10 @@ async def _run_async(
     install_signals: bool,
 ) -> JobResult:
     ctx = JobContext(run, kind=kind, config=config, echo=echo)
+    if config is not None:
+        from engine import alerts  # imported late: engine.alerts imports this module
+
+        hooks = [*hooks, *alerts.state_hooks(config)]
     runner = _Runner(ctx, state_interval=state_interval, hooks=hooks, on_state=on_state)
     loop = asyncio.get_running_loop()
     installed: list[int] = []

@@ -1,0 +1,191 @@
+"""The main screen: the live list of runs and the detail of the selected one.
+
+Polling never blocks the UI: a thread worker reads the run directories, the result is applied in
+one ``batch_update()``, and the next poll is scheduled only when the last one has finished, so a slow
+disk gives slower updates, never a pile of polls. Rows are updated by key (``update_cell``).
+"""
+
+from __future__ import annotations
+
+import socket
+from functools import partial
+from pathlib import Path
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Header
+from textual.worker import Worker, WorkerState
+
+from console.screens.confirm import ConfirmScreen
+from console.screens.help import HelpScreen
+from console.screens.workspace_poll import Snapshot, WorkspacePoller
+from console.themes import status_color
+from console.widgets.run_detail import EventsPane, RunDetail
+from console.widgets.runs_table import RunsTable
+from engine.errors import RolloutError
+from engine.runs import ACTIVE_STATUSES, RUNS_DIRNAME, RunDir, signal_run
+
+MIN_INTERVAL_S = 0.25
+MAX_INTERVAL_S = 60.0
+
+
+class RunsScreen(Screen[None]):
+    """Runs of one workspace, refreshed every ``interval`` seconds."""
+
+    BINDINGS = [
+        Binding("r", "refresh_now", "Refresh"),
+        Binding("s", "stop_run", "Stop run"),
+        Binding("plus", "interval(0.5)", "Refresh more often", show=False),
+        Binding("minus", "interval(2)", "Refresh less often", show=False),
+    ]
+
+    def __init__(self, workspace: Path, interval: float = 1.0) -> None:
+        super().__init__()
+        self.workspace = workspace
+        self.interval = min(max(interval, MIN_INTERVAL_S), MAX_INTERVAL_S)
+        self.poller = WorkspacePoller(workspace)
+        self.snapshot: Snapshot | None = None
+        self.polls = 0  # finished polls (tests wait on it)
+        self._worker: Worker[Snapshot] | None = None
+        self._timer: Timer | None = None
+        self._poll_again = False
+        self._selected: str | None = None
+        self._last_error: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        table = RunsTable(id="runs")
+        table.border_title = "runs"
+        yield table
+        with Horizontal(id="detail"):
+            yield RunDetail(id="run-detail")
+            yield EventsPane(id="events")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(RunsTable).focus()
+        self.app.theme_changed_signal.subscribe(self, self._on_theme_changed)
+        self.poll_now()
+
+    # -- polling -----------------------------------------------------------------------------
+    def poll_now(self) -> None:
+        """Start a poll now, or right after the one in flight (never two at once)."""
+        if self._worker is not None and self._worker.state in (WorkerState.PENDING, WorkerState.RUNNING):
+            self._poll_again = True
+            return
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self._worker = self.run_worker(
+            partial(self.poller.poll, self._selected), name="poll", group="poll", thread=True, exit_on_error=False,
+        )
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker is not self._worker:
+            return
+        if event.state == WorkerState.SUCCESS:
+            self._last_error = None
+            self.apply(event.worker.result)
+        elif event.state == WorkerState.ERROR:
+            message = f"could not read {self.workspace}: {event.worker.error}"
+            if message != self._last_error:  # one notification per distinct problem, not one per poll
+                self.notify(message, severity="error", timeout=8)
+            self._last_error = message
+        elif event.state != WorkerState.CANCELLED:
+            return
+        self.polls += 1
+        if event.state == WorkerState.CANCELLED:
+            return  # the screen is going away
+        if self._poll_again:
+            self._poll_again = False
+            self.poll_now()
+        else:
+            self._timer = self.set_timer(self.interval, self.poll_now, name="next-poll")
+
+    def apply(self, snap: Snapshot | None) -> None:
+        """Show a poll's result: one batch, rows updated by key."""
+        if snap is None:
+            return
+        self.snapshot = snap
+        table = self.query_one(RunsTable)
+        theme = self.app.current_theme
+        active = sum(1 for r in snap.runs if r.status in ACTIVE_STATUSES)
+        with self.app.batch_update():
+            table.sync(snap.runs, partial(status_color, theme))
+            table.border_title = f"runs · {len(snap.runs)} · {active} active"
+            selected = table.selected_run
+            if selected is None or (snap.detail is not None and snap.detail.run_id == selected):
+                detail = snap.detail if selected is not None else None
+                self.query_one(RunDetail).show(detail, self.workspace)
+                self.query_one(EventsPane).show(detail)
+            # else the selection moved during the poll: the poll it asked for brings its detail
+            self.sub_title = f"{self.workspace} · every {self.interval:g}s"
+        if table.selected_run != self._selected:
+            self._select(table.selected_run)
+
+    def _select(self, run_id: str | None) -> None:
+        if run_id != self._selected:
+            self._selected = run_id
+            self.poll_now()  # show the new run's detail without waiting for the next tick
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if isinstance(event.data_table, RunsTable):
+            self._select(event.row_key.value)
+
+    def _on_theme_changed(self, _theme: object) -> None:
+        if self.snapshot is not None:
+            self.apply(self.snapshot)  # status colours come from the theme
+
+    # -- actions -----------------------------------------------------------------------------
+    def action_refresh_now(self) -> None:
+        self.poll_now()
+
+    def action_interval(self, factor: float) -> None:
+        self.interval = min(max(self.interval * factor, MIN_INTERVAL_S), MAX_INTERVAL_S)
+        self.notify(f"refreshing every {self.interval:g}s", timeout=2)
+        self.poll_now()
+
+    def action_help(self) -> None:
+        # the console's own keys first, then the table's navigation keys
+        bindings = sorted(self.active_bindings.items(), key=lambda kv: not isinstance(kv[1].node, (App, Screen)))
+        keys = [(key, ab.binding.description or ab.binding.action) for key, ab in bindings]
+        self.app.push_screen(HelpScreen(keys))
+
+    def action_stop_run(self) -> None:
+        run_id = self.query_one(RunsTable).selected_run
+        if run_id is None or self.snapshot is None:
+            self.notify("no run selected", severity="warning")
+            return
+        summary = next((r for r in self.snapshot.runs if r.run_id == run_id), None)
+        info = self.snapshot.detail.info if self.snapshot.detail and self.snapshot.detail.run_id == run_id else {}
+        if summary is None or summary.status not in ACTIVE_STATUSES:
+            self.notify(f"{run_id} is not running ({summary.status if summary else 'gone'}): nothing to stop",
+                        severity="warning")
+            return
+        host = info.get("host")
+        if host and host != socket.gethostname():
+            self.notify(f"{run_id} runs on {host}: stop it there (rollout stop {run_id})", severity="warning")
+            return
+        pid, started = summary.pid, summary.started
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._send_stop(run_id, pid, started)
+
+        self.app.push_screen(
+            ConfirmScreen(f"Stop {run_id}?", f"SIGTERM to pid {pid}: in-flight items finish or are abandoned, "
+                          "outputs are flushed and the run is marked cancelled."),
+            answered,
+        )
+
+    def _send_stop(self, run_id: str, pid: int | None, started: float | None) -> None:
+        try:
+            pid = signal_run(RunDir(self.workspace / RUNS_DIRNAME / run_id))
+        except RolloutError as exc:
+            self.notify(str(exc), severity="warning")
+            return
+        self.notify(f"sent SIGTERM to {run_id} (pid {pid})")
+        self.poll_now()

@@ -1,0 +1,96 @@
+"""The detail pane of the selected run: its figures and its last events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from console import format as fmt
+from console.render import event_line, state_view
+from console.screens.workspace_poll import RunDetailData
+
+
+def run_info_grid(info: dict[str, Any]) -> Table:
+    """Where and how the run was started (from run.json)."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="dim")
+    grid.add_column()
+    if info.get("title"):
+        grid.add_row("title", Text(str(info["title"])))
+    grid.add_row("pid", Text(f"{info.get('pid', '-')} on {info.get('host', '?')}"))
+    grid.add_row("started", Text(fmt.timestamp(info.get("started"))))
+    if info.get("finished"):
+        grid.add_row("finished", Text(fmt.timestamp(info.get("finished"))))
+    argv = info.get("argv") or []
+    if argv:
+        grid.add_row("command", Text(" ".join(str(a) for a in argv), overflow="ellipsis", no_wrap=True))
+    return grid
+
+
+class RunDetail(Static):
+    """Figures of one run: status, counters, tokens, rate, cost and projection, ETA, phase, alerts."""
+
+    DEFAULT_CLASSES = "detail-pane"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("", **kwargs)
+        self.border_title = "run"
+        self.data: RunDetailData | None = None
+
+    def show(self, data: RunDetailData | None, workspace: Path) -> None:
+        """Show a run, or how to start one when there is none."""
+        if data == self.data and data is not None:
+            return
+        self.data = data
+        if data is None:
+            self.border_title = "run"
+            self.update(Text.assemble(
+                ("No run selected.\n\n", "bold"),
+                f"Runs are read from {workspace / 'runs'}.\n",
+                "Start one in another terminal, e.g. ", ("rollout demo", "bold"), ", and it appears here.",
+            ))
+            return
+        self.border_title = data.run_id
+        state = dict(data.state)
+        state["status"] = data.status  # 'lost' is computed, not written by the job
+        parts: list[RenderableType] = [state_view(data.run_id, state), Text(""), run_info_grid(data.info)]
+        self.update(Group(*parts))
+
+
+class EventsPane(Static):
+    """The last events of the selected run (events.jsonl), newest at the bottom."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("", **kwargs)
+        self.border_title = "events"
+        self._shown: list[tuple[str, str]] | None = None
+
+    def show(self, data: RunDetailData | None) -> None:
+        events = data.events if data else []
+        lines = [(event_line(ev), _event_style(ev)) for ev in events]
+        if lines == self._shown:
+            return
+        self._shown = lines
+        if not lines:
+            self.update(Text("no events yet", style="dim"))
+            return
+        self.update(Text("\n").join(Text(line, style=style) for line, style in lines))
+
+
+def _event_style(ev: dict[str, Any]) -> str:
+    """Errors and raised alerts stand out, warnings less so, routine progress recedes."""
+    kind = ev.get("type")
+    if kind == "alert":
+        return "bold red" if ev.get("state") == "raised" else "green"
+    if kind == "log":
+        return {"error": "bold red", "warning": "yellow"}.get(str(ev.get("level")), "")
+    if kind == "progress":
+        return "dim"
+    if kind in ("phase", "finish"):
+        return "bold"
+    return ""

@@ -1,0 +1,218 @@
+"""Unified diffs for edited files, checked by parsing them back, plus in-process syntax checks.
+
+One ``diff --git a/<path> b/<path>`` section per file, each file exactly once (the seed wrote
+each file's diff twice). Lines are split on "\\n" only, as git does, so form feeds and Unicode
+line separators inside a line stay inside it. A missing final newline gets git's
+``\\ No newline at end of file`` marker. Only the changed region (plus context) goes through
+difflib: the common head and tail of the two texts are skipped, which keeps big files cheap.
+"""
+
+from __future__ import annotations
+
+import ast
+import bisect
+import difflib
+import re
+import warnings
+from dataclasses import dataclass
+
+import unidiff
+
+CONTEXT = 3
+NO_NEWLINE = "\\ No newline at end of file\n"
+
+
+def split_lines(text: str) -> list[str]:
+    """``text`` as lines that keep their "\\n" (the last one may lack it)."""
+    if not text:
+        return []
+    parts = text.split("\n")
+    lines = [p + "\n" for p in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
+
+
+def _range(start: int, length: int) -> str:
+    # difflib's _format_range_unified: 1-based start; an empty range names the line before it
+    beginning = start + 1
+    if length == 1:
+        return f"{beginning}"
+    if not length:
+        beginning -= 1
+    return f"{beginning},{length}"
+
+
+def _emit(out: list[str], prefix: str, line: str) -> None:
+    if line.endswith("\n"):
+        out.append(prefix + line)
+    else:
+        out.append(prefix + line + "\n")
+        out.append(NO_NEWLINE)
+
+
+def _lis_pairs(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The longest run of pairs increasing in both coordinates (pairs come sorted by the first)."""
+    tails: list[int] = []  # index into pairs of the smallest tail of each run length
+    prev: list[int] = [-1] * len(pairs)
+    tail_js: list[int] = []
+    for k, (_, j) in enumerate(pairs):
+        pos = bisect.bisect_left(tail_js, j)
+        if pos > 0:
+            prev[k] = tails[pos - 1]
+        if pos == len(tails):
+            tails.append(k)
+            tail_js.append(j)
+        else:
+            tails[pos] = k
+            tail_js[pos] = j
+    out: list[tuple[int, int]] = []
+    k = tails[-1] if tails else -1
+    while k >= 0:
+        out.append(pairs[k])
+        k = prev[k]
+    return out[::-1]
+
+
+class _AnchoredMatcher(difflib.SequenceMatcher):
+    """difflib's grouping over a patience-style match: lines unique in both texts anchor the
+    alignment and difflib only runs on the small gaps between anchors (edits are local, files are
+    big). The output is an ordinary, valid line diff; it is checked by parsing it back."""
+
+    def __init__(self, a: list[str], b: list[str]) -> None:
+        super().__init__(None, a, b, autojunk=False)
+
+    def get_opcodes(self) -> list[tuple[str, int, int, int, int]]:  # type: ignore[override]
+        a, b = self.a, self.b
+        count_a: dict[str, int] = {}
+        for line in a:
+            count_a[line] = count_a.get(line, 0) + 1
+        count_b: dict[str, int] = {}
+        pos_b: dict[str, int] = {}
+        for j, line in enumerate(b):
+            count_b[line] = count_b.get(line, 0) + 1
+            pos_b[line] = j
+        pairs = [(i, pos_b[line]) for i, line in enumerate(a)
+                 if count_a[line] == 1 and count_b.get(line) == 1]
+        anchors = _lis_pairs(pairs) + [(len(a), len(b))]
+        ops: list[tuple[str, int, int, int, int]] = []
+
+        def add(tag: str, i1: int, i2: int, j1: int, j2: int) -> None:
+            if i1 == i2 and j1 == j2:
+                return
+            if ops and tag == "equal" and ops[-1][0] == "equal":
+                ops[-1] = ("equal", ops[-1][1], i2, ops[-1][3], j2)
+            else:
+                ops.append((tag, i1, i2, j1, j2))
+
+        pi = pj = 0
+        for ai, bj in anchors:
+            if pi == ai or pj == bj:
+                add("delete" if pj == bj else "insert", pi, ai, pj, bj)
+            elif a[pi:ai] == b[pj:bj]:
+                add("equal", pi, ai, pj, bj)
+            else:
+                sub = difflib.SequenceMatcher(None, a[pi:ai], b[pj:bj], autojunk=False)
+                for tag, i1, i2, j1, j2 in sub.get_opcodes():
+                    add(tag, i1 + pi, i2 + pi, j1 + pj, j2 + pj)
+            if ai < len(a):
+                add("equal", ai, ai + 1, bj, bj + 1)
+            pi, pj = ai + 1, bj + 1
+        if not ops:
+            ops.append(("equal", 0, len(a), 0, len(b)))
+        return ops
+
+
+def file_diff(path: str, old: str, new: str, *, new_file: bool = False, context: int = CONTEXT) -> str:
+    """The ``diff --git`` section turning ``old`` into ``new`` for ``path``; "" when equal."""
+    if old == new and not new_file:
+        return ""
+    a, b = split_lines(old), split_lines(new)
+    # skip the common head and tail (keeping room for context) so difflib sees only the change
+    head = 0
+    limit = min(len(a), len(b))
+    while head < limit and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < limit - head and a[len(a) - 1 - tail] == b[len(b) - 1 - tail]:
+        tail += 1
+    lo = max(0, head - context)
+    a_hi, b_hi = len(a) - max(0, tail - context), len(b) - max(0, tail - context)
+    matcher = _AnchoredMatcher(a[lo:a_hi], b[lo:b_hi])
+    out = [f"diff --git a/{path} b/{path}\n"]
+    if new_file:
+        out += ["new file mode 100644\n", "--- /dev/null\n", f"+++ b/{path}\n"]
+    else:
+        out += [f"--- a/{path}\n", f"+++ b/{path}\n"]
+    for group in matcher.get_grouped_opcodes(context):
+        i1, i2, j1, j2 = group[0][1] + lo, group[-1][2] + lo, group[0][3] + lo, group[-1][4] + lo
+        out.append(f"@@ -{_range(i1, i2 - i1)} +{_range(j1, j2 - j1)} @@\n")
+        for tag, s1, s2, t1, t2 in group:
+            if tag == "equal":
+                for line in a[s1 + lo: s2 + lo]:
+                    _emit(out, " ", line)
+                continue
+            if tag in ("replace", "delete"):
+                for line in a[s1 + lo: s2 + lo]:
+                    _emit(out, "-", line)
+            if tag in ("replace", "insert"):
+                for line in b[t1 + lo: t2 + lo]:
+                    _emit(out, "+", line)
+    return "".join(out)
+
+
+def new_file_diff(path: str, content: str) -> str:
+    """A patch creating ``path`` with ``content`` (reproduction scripts)."""
+    return file_diff(path, "", content, new_file=True)
+
+
+_HUNK_HEADER_RE = re.compile(r"^@@ -(\d+)(,\d+)? \+(\d+)(,\d+)? @@", re.MULTILINE)
+
+
+def canonical_hunk_headers(patch: str) -> str:
+    """Hunk headers with explicit lengths (``@@ -5 +5 @@`` → ``@@ -5,1 +5,1 @@``), as unidiff prints them.
+
+    This is the one thing unidiff normalizes when a patch is printed back; comparing canonical
+    forms makes "round-trips unchanged" exact about everything else.
+    """
+    return _HUNK_HEADER_RE.sub(lambda m: f"@@ -{m.group(1)}{m.group(2) or ',1'} +{m.group(3)}{m.group(4) or ',1'} @@", patch)
+
+
+@dataclass
+class PatchCheck:
+    """The result of parsing a patch back: files in order, and a problem or None."""
+
+    files: list[str]
+    problem: str | None = None
+
+
+def check_patch(patch: str, expected_files: list[str] | None = None) -> PatchCheck:
+    """Parse ``patch`` with unidiff; it must round-trip unchanged and name each file once."""
+    if not patch:
+        return PatchCheck([], None)
+    try:
+        parsed = unidiff.PatchSet(patch)
+    except unidiff.UnidiffParseError as exc:
+        return PatchCheck([], f"unidiff cannot parse the patch: {exc}")
+    files = [pf.path for pf in parsed]
+    if len(set(files)) != len(files):
+        return PatchCheck(files, "a file appears more than once in the patch")
+    if expected_files is not None and files != expected_files:
+        return PatchCheck(files, f"the patch names {files}, expected {expected_files}")
+    if str(parsed) != patch and str(parsed) != canonical_hunk_headers(patch):
+        return PatchCheck(files, "the patch does not round-trip through unidiff")
+    return PatchCheck(files, None)
+
+
+def syntax_error(path: str, text: str) -> str | None:
+    """Why ``text`` is not valid Python 3 (``"line N: message"``), or None. In-process, no subprocess."""
+    try:
+        with warnings.catch_warnings():
+            # invalid escape sequences etc. are warnings, not errors; keep them off stderr
+            warnings.simplefilter("ignore")
+            compile(text, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as exc:
+        return f"line {exc.lineno}: {exc.msg}"
+    except (ValueError, MemoryError, RecursionError) as exc:  # null bytes, absurd nesting
+        return f"{type(exc).__name__}: {exc}"
+    return None

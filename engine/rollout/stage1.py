@@ -1,0 +1,128 @@
+"""Stage 1 (gen-step1): localization requests from a SWE-bench-like dataset and repo structures.
+
+For each selected instance: load ``<repostructure_dir>/<instance_id>.json``, show the problem
+statement and the tree of .py files, ask for at most 5 files to edit (test writer: test files).
+One request per instance, or ``<id>__pass<N>`` for N < passk. Instances without a structure,
+ids not in the dataset and prompts over ``max_prompt_tokens`` go to ``failures.jsonl``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from engine.batchio import make_custom_id
+from engine.jobs import JobContext, JobOutcome
+from engine.rollout.dataset import Instance, load_instances, select_instances
+from engine.rollout.genjob import ItemResult, Outputs, failure, failures_path, get_structure, run_blocking, run_tasks, serialize
+from engine.rollout.prompts import localization_prompt
+from engine.rollout.requests import SamplingConfig, sample_lines
+from engine.rollout.tokens import estimate_tokens, estimator_name
+
+ROLES = ("bugfixer", "testwriter")
+#: instances per worker task: big enough to amortise pickling, small enough for smooth progress
+CHUNK = 8
+
+
+@dataclass
+class Stage1Options:
+    """Everything gen-step1 needs (CLI flags map one to one)."""
+
+    role: str
+    dataset: str
+    repostructure_dir: str
+    output_file: str
+    sampling: SamplingConfig
+    split: str = "test"
+    convert_crlf: bool = False
+    instance_ids: list[str] = field(default_factory=list)
+    instances_file: str | None = None
+    start_file: str | None = None
+    end_file: str | None = None
+    num_workers: int = 1
+    max_prompt_tokens: int | None = None
+    failures_file: str | None = None
+
+
+@dataclass
+class _Task:
+    role: str
+    repostructure_dir: str
+    sampling: SamplingConfig
+    max_prompt_tokens: int | None
+    items: list[tuple[str, str, list[int]]]  # (instance_id, problem_statement, samples to make)
+
+
+def _cids(cfg: SamplingConfig, iid: str, samples: list[int]) -> list[str]:
+    return [make_custom_id(iid, n, cfg.passk) for n in samples]
+
+
+def stage1_task(task: _Task) -> list[ItemResult]:
+    """Worker: build the requests of a few instances (runs in a worker process)."""
+    out: list[ItemResult] = []
+    for iid, problem, samples in task.items:
+        structure, why = get_structure(task.repostructure_dir, iid)
+        if structure is None:
+            out += [failure(iid, c, "structure_not_found", why)
+                    for c in _cids(task.sampling, iid, samples)]
+            continue
+        prompt = localization_prompt(task.role, problem, structure.tree_text(only_py=True))
+        tokens = estimate_tokens(prompt)
+        if task.max_prompt_tokens and tokens > task.max_prompt_tokens:
+            out += [failure(iid, c, "prompt_too_long", f"{tokens} estimated tokens > {task.max_prompt_tokens}")
+                    for c in _cids(task.sampling, iid, samples)]
+            continue
+        for line in sample_lines(task.sampling, iid, prompt, task.role, samples):
+            out.append(ItemResult(instance_id=iid, custom_id=line["custom_id"], line=serialize(line), prompt_tokens=tokens))
+    return out
+
+
+def make_stage1_job(opts: Stage1Options):
+    """The gen-step1 job function for :func:`engine.jobs.run_job`."""
+
+    async def job(ctx: JobContext) -> JobOutcome:
+        cfg = opts.sampling
+        ctx.phase("loading", f"dataset {opts.dataset}")
+        instances: dict[str, Instance] = await run_blocking(
+            lambda: load_instances(opts.dataset, opts.split, convert_crlf=opts.convert_crlf))
+        sel = select_instances(instances, instance_ids=opts.instance_ids, instances_file=opts.instances_file,
+                               start=opts.start_file, end=opts.end_file)
+        outputs = Outputs(output_file=Path(opts.output_file), failures_file=failures_path(opts.output_file, opts.failures_file),
+                          stage="gen_step1", run_id=ctx.run.run_id)
+        ctx.set_total((len(sel.ids) + len(sel.missing)) * cfg.passk)
+        ctx.set_figures(role=opts.role, instances=len(sel.ids), passk=cfg.passk, token_estimator=estimator_name())
+        try:
+            for iid in sel.missing:
+                for cid in _cids(cfg, iid, list(range(cfg.passk))):
+                    outputs.record(ctx, failure(iid, cid, "instance_not_in_dataset", f"not in {opts.dataset} split {opts.split}"))
+
+            def tasks() -> Iterator[_Task]:
+                chunk: list[tuple[str, str, list[int]]] = []
+                for iid in sel.ids:
+                    todo = [n for n, c in enumerate(_cids(cfg, iid, list(range(cfg.passk)))) if not outputs.already_done(c)]
+                    if len(todo) < cfg.passk:
+                        ctx.advance(skipped=cfg.passk - len(todo))
+                    if not todo:
+                        continue
+                    chunk.append((iid, instances[iid].problem_statement, todo))
+                    if len(chunk) >= CHUNK:
+                        yield _Task(opts.role, opts.repostructure_dir, cfg, opts.max_prompt_tokens, chunk)
+                        chunk = []
+                if chunk:
+                    yield _Task(opts.role, opts.repostructure_dir, cfg, opts.max_prompt_tokens, chunk)
+
+            def on_results(results: list[ItemResult]) -> None:
+                for res in results:
+                    outputs.record(ctx, res)
+                ctx.set_figures(**outputs.figures())
+
+            ctx.phase("generating", f"{len(sel.ids)} instances x {cfg.passk}")
+            await run_tasks(ctx, stage1_task, tasks(), on_results, opts.num_workers)
+        finally:
+            outputs.close()
+        ctx.set_figures(**outputs.figures())
+        ctx.phase("finished", f"{outputs.written} requests, {sum(outputs.reasons.values())} failures")
+        return JobOutcome()
+
+    return job

@@ -1,0 +1,145 @@
+"""The local sandbox: verdicts, limits, isolation, cleanup — on real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.evaluation.executors.base import RunSpec, Status
+from engine.evaluation.executors.local import LocalExecutor
+
+#: (mode, network, drop_user): the default, the spawn fallback, and the plans used without root
+CONFIGS = [("fork-server", "auto", "auto"), ("spawn", "auto", "auto"), ("fork-server", "userns", None),
+           ("spawn", "none", None)]
+
+
+@pytest.fixture(params=CONFIGS, ids=["fork-server", "spawn", "userns", "no-netns"])
+async def executor(request: pytest.FixtureRequest, tmp_path: Path):
+    mode, network, drop = request.param
+    ex = LocalExecutor(mode=mode, network=network, drop_user=drop, tmp_root=tmp_path)
+    await ex.start()
+    yield ex
+    await ex.close()
+
+
+async def test_verdicts(executor: LocalExecutor) -> None:
+    cases = [
+        ("print(input()[::-1])", Status.AC),
+        ("raise ValueError('boom')", Status.RE),
+        ("import sys; sys.exit(3)", Status.RE),
+        ("while True: pass", Status.TLE),
+        ("import time; time.sleep(30)", Status.TLE),
+        ("x = bytearray(600 * 1024 * 1024)", Status.MLE),
+        ("import sys\nwhile True: sys.stdout.write('x' * 65536)", Status.OLE),
+    ]
+    results = await asyncio.gather(*(executor.run(RunSpec(src, stdin="abc\n", time_limit_s=1.5, memory_mb=256,
+                                                             output_limit=1 << 20)) for src, _ in cases))
+    for (src, want), got in zip(cases, results):
+        assert got.status is want, (src, got)
+    assert results[0].stdout == "cba\n"
+    assert "ValueError: boom" in results[1].stderr
+    assert results[2].exit_code == 3
+    assert results[3].wall_s < 5 and results[4].wall_s < 5
+
+
+async def test_environment_is_scrubbed_and_dir_is_fresh(executor: LocalExecutor, monkeypatch: pytest.MonkeyPatch,
+                                                        tmp_path: Path) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
+    src = "import os, sys\nprint(sorted(os.listdir('.')))\nprint('OPENAI_API_KEY' in os.environ)\nprint(sys.flags.isolated)\nopen('left.txt','w').write('x')"
+    first = await executor.run(RunSpec(src))
+    second = await executor.run(RunSpec(src))
+    assert first.status is Status.AC, first
+    assert "left.txt" not in first.stdout and "left.txt" not in second.stdout
+    assert "False" in first.stdout.splitlines()[1]
+    assert first.stdout.splitlines()[2] == "1"
+    # every run's temp dir is removed afterwards
+    assert [p for p in tmp_path.iterdir() if p.name.startswith("rollout-eval-")] == []
+
+
+async def test_no_network_when_a_namespace_is_available(executor: LocalExecutor) -> None:
+    if executor.network == "none":
+        return  # the configuration without a namespace: nothing to check
+    if not executor.prefix:
+        # the executor falls back and records it; the machine forbids namespaces (e.g. no userns)
+        pytest.skip(f"no network namespace on this machine ({executor.isolation_note})")
+    src = "import socket\ns = socket.socket()\ns.settimeout(2)\ns.connect(('127.0.0.1', 9))"
+    res = await executor.run(RunSpec(src))
+    assert res.status is Status.RE
+    assert "unreachable" in res.stderr or "refused" in res.stderr
+
+
+async def test_process_group_is_killed_after_exit(executor: LocalExecutor) -> None:
+    # the program forks a child that would outlive it; the sandbox kills the whole group at exit
+    src = (
+        "import os, sys, time\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    time.sleep(30)\n"
+        "    os._exit(0)\n"
+        "print(pid)\n"
+    )
+    res = await executor.run(RunSpec(src, time_limit_s=5))
+    assert res.status is Status.AC
+    child = int(res.stdout.strip())
+    for _ in range(50):
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        if _is_zombie(child):
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail(f"grandchild {child} survived the run")
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+async def test_timeout_kills_the_group(executor: LocalExecutor) -> None:
+    src = "import os, time\nos.fork()\ntime.sleep(60)"
+    t0 = time.monotonic()
+    res = await executor.run(RunSpec(src, time_limit_s=1))
+    assert res.status is Status.TLE and time.monotonic() - t0 < 5
+
+
+async def test_files_and_args_reach_the_program(executor: LocalExecutor) -> None:
+    src = "import sys\nprint(open(sys.argv[1]).read(), sys.argv[2:])"
+    res = await executor.run(RunSpec(src, args=["in.txt", "x"], files={"in.txt": "hello"}))
+    assert res.stdout.strip() == "hello ['x']"
+
+
+def test_describe_names_the_isolation(tmp_path: Path) -> None:
+    info = LocalExecutor(tmp_root=tmp_path).describe()
+    assert info["executor"] == "local" and info["network"]
+
+
+async def test_output_cap_is_ole_at_and_above_the_file_size_limit(executor: LocalExecutor) -> None:
+    src = "import sys\nsys.stdout.write('y' * (20 << 20))"
+    res = await executor.run(RunSpec(src, output_limit=16 << 20, memory_mb=512))
+    assert res.status is Status.OLE, res
+    assert len(res.stdout) == 16 << 20
+
+
+async def test_fork_server_restarts_after_it_dies(tmp_path: Path) -> None:
+    ex = LocalExecutor(tmp_root=tmp_path)
+    await ex.start()
+    try:
+        assert (await ex.run(RunSpec("print(1)"))).status is Status.AC
+        server = ex._zygote
+        assert server is not None and server.proc is not None
+        os.kill(server.proc.pid, 9)
+        await server.proc.wait()
+        await asyncio.sleep(0.05)
+        res = await ex.run(RunSpec("print(2)"))
+        assert res.status is Status.AC and res.stdout == "2\n"
+        assert ex._zygote is not server
+    finally:
+        await ex.close()
