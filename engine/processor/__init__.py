@@ -1,0 +1,15 @@
+"""The request processor: stream an OpenAI Batch request file through an OpenAI-compatible
+endpoint, resumable and exactly once per custom_id (``rollout process``).
+
+Modules, one job each: :mod:`.options` (settings), :mod:`.transport` (HTTP clients),
+:mod:`.retry` (what to retry, how long to wait), :mod:`.resume` (which ids are done),
+:mod:`.cache` (answers keyed by custom_id + body), :mod:`.ratelimit` (client-side rpm/tpm),
+:mod:`.stats` (live latency/error figures), :mod:`.gate` (endpoint down → wait → resume), :mod:`.plan` (checks before a run),
+:mod:`.job` (the pipeline and its entry function :func:`make_process_job`).
+"""
+
+from engine.processor.job import make_process_job
+from engine.processor.options import ProcessOptions
+from engine.processor.plan import Plan, output_paths, prepare_run
+
+__all__ = ["Plan", "ProcessOptions", "make_process_job", "output_paths", "prepare_run"]

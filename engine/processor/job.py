@@ -1,0 +1,402 @@
+"""The processor pipeline and its entry function :func:`make_process_job`.
+
+One reader streams the input into a bounded queue; a fixed pool of ``concurrency`` workers takes
+requests from it, sends them (retries, rate limits, endpoint gate), and appends each answer to the
+output (200) or the errors file (anything else after retries) as one flushed line. Memory is
+bounded by the queue and the pool, never by the file.
+
+Exactly once: every custom_id of the input not already answered with 200 in the output ends in
+exactly one line of the output or of the errors file per completed run. A stopped or killed run
+leaves unanswered ids unwritten; the next run with the same output re-sends them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as _dt
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from engine.batchio import JsonlAppender, id_key, iter_jsonl
+from engine.cost import CostMeter, find_price
+from engine.errors import ServiceError
+from engine.jobs import JobContext, JobOutcome
+from engine.processor import retry
+from engine.processor.cache import ResponseCache, cache_key
+from engine.processor.gate import EndpointGate
+from engine.processor.options import ProcessOptions
+from engine.processor.plan import (PREFLIGHT_TIMEOUT_S, Endpoint, Plan, auth_headers, input_fingerprint,
+                                   output_paths, prepare_run)
+from engine.processor.ratelimit import RateLimiter, estimate_tokens
+from engine.processor.stats import LiveStats
+from engine.processor.transport import Reply, Transport, TransportError, make_transport
+
+__all__ = ["make_process_job", "prepare_run", "output_paths", "input_fingerprint", "Plan", "Endpoint"]
+
+#: the reader stays at most this many requests per worker ahead of the workers
+QUEUE_PER_WORKER = 2
+FIGURES_EVERY_S = 0.5
+
+
+def _move_aside(path: Path, stamp: str) -> Path | None:
+    """Rename ``path`` to ``<name>.<stamp>`` (never delete); None when it does not exist."""
+    if not path.exists():
+        return None
+    target = path.with_name(f"{path.name}.{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.{stamp}-{n}")
+    path.rename(target)
+    return target
+
+
+# -- the job -----------------------------------------------------------------------------------
+class _Processor:
+    def __init__(self, ctx: JobContext, options: ProcessOptions, endpoint: Endpoint, transport: Transport,
+                 done: set[int], meter: CostMeter, to_send: int) -> None:
+        self.ctx = ctx
+        self.opt = options
+        self.endpoint = endpoint
+        self.transport = transport
+        self.done = done
+        self.meter = meter
+        self.to_send = to_send
+        self.halt = asyncio.Event()
+        self.stats = LiveStats()
+        self.limiter = RateLimiter(options.rpm, options.tpm)
+        self.cache = ResponseCache(options.cache_dir) if options.cache_dir else None
+        self.gate = EndpointGate(ctx, self.probe, url=endpoint.base, max_wait=options.max_wait_endpoint,
+                                 interval=options.probe_interval, halt=self.halt)
+        self.output = JsonlAppender(options.output)
+        self._errors: JsonlAppender | None = None
+        self.in_flight = 0
+        # line ids: a random run prefix + a counter (unique without a urandom call per line)
+        self._id_prefix = f"batch_req_{uuid.uuid4().hex[:16]}"
+        self._id_counter = 0
+        self.finished = 0  # ok + failed + cached in this run
+        self.queue: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue(maxsize=options.concurrency * QUEUE_PER_WORKER)
+
+    # -- writing ---------------------------------------------------------------------------
+    @property
+    def errors(self) -> JsonlAppender:
+        if self._errors is None:  # opened on the first failure: a clean run leaves no errors file
+            self._errors = JsonlAppender(self.opt.errors_path)
+        return self._errors
+
+    def _line_id(self) -> str:
+        self._id_counter += 1
+        return f"{self._id_prefix}{self._id_counter:08x}"
+
+    def write_ok(self, custom_id: str, response: dict[str, Any]) -> None:
+        self.output.write({"id": self._line_id(), "custom_id": custom_id, "response": response,
+                           "error": None})
+
+    def write_failure(self, custom_id: str, failure: retry.Failure, attempts: int, reply: Reply | None) -> None:
+        response = None
+        if reply is not None:
+            try:
+                body = orjson.loads(reply.body) if reply.body else None
+            except orjson.JSONDecodeError:
+                body = None
+            response = {"status_code": reply.status, "request_id": reply.headers.get("x-request-id", ""),
+                        "body": body if isinstance(body, dict) else None}
+        self.errors.write({"id": self._line_id(), "custom_id": custom_id, "response": response,
+                           "error": {"code": failure.reason, "message": failure.message},
+                           "reason": failure.reason, "attempts": attempts})
+
+    # -- endpoint ----------------------------------------------------------------------------
+    async def probe(self) -> bool:
+        try:
+            reply = await self.transport.request("GET", self.endpoint.models_url, None, PREFLIGHT_TIMEOUT_S)
+        except TransportError:
+            return False
+        return reply.status < 500
+
+    # -- one request -------------------------------------------------------------------------
+    def _set_in_flight(self, delta: int) -> None:
+        self.in_flight += delta
+        self.ctx.set_in_flight(self.in_flight)
+
+    def _account(self, body: dict[str, Any]) -> None:
+        usage = body.get("usage")
+        if isinstance(usage, dict):
+            details = usage.get("prompt_tokens_details")
+            cached = details.get("cached_tokens", 0) if isinstance(details, dict) else 0
+            prompt, completion = usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0
+            self.ctx.add_tokens(prompt=prompt, completion=completion, cached=cached or 0)
+            self.meter.add_usage(prompt=prompt, completion=completion, cached=cached or 0)
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep ``seconds`` unless the run halts first; True when halting."""
+        if seconds > 0:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.halt.wait(), seconds)
+        return self.halt.is_set()
+
+    async def _send(self, url: str, data: bytes) -> tuple[Reply | None, retry.Failure | None, dict[str, Any] | None]:
+        """One HTTP attempt: ``(reply, None, answer)`` for a 200 with a JSON object, else the failure."""
+        self._set_in_flight(1)
+        t0 = time.monotonic()
+        try:
+            reply = await self.transport.request("POST", url, data, self.opt.timeout)
+        except TransportError as exc:
+            self.stats.record(None, failed=True)
+            if exc.kind == "connect":
+                return None, retry.Failure(retry.CONNECTION, str(exc), True), None
+            if exc.kind == "timeout":
+                return None, retry.Failure(retry.TIMEOUT, f"no answer within {self.opt.timeout:g} s", True), None
+            return None, retry.Failure(retry.DISCONNECTED, str(exc), True), None
+        finally:
+            self._set_in_flight(-1)
+        latency = time.monotonic() - t0
+        self.limiter.observe(reply.headers)
+        if reply.status != 200:
+            self.stats.record(None, failed=True)
+            failure = retry.classify_status(reply.status, reply.body[:2000].decode("utf-8", "replace"))
+            failure.retry_after = retry.parse_retry_after(reply.headers.get("Retry-After"))
+            return reply, failure, None
+        try:
+            answer = orjson.loads(reply.body)
+        except orjson.JSONDecodeError as exc:
+            answer = exc
+        if not isinstance(answer, dict):
+            self.stats.record(None, failed=True)
+            return reply, retry.Failure(retry.INVALID_RESPONSE, f"status 200 but the body is not a JSON object ({answer})",
+                                        True, 200), None
+        self.stats.record(latency, failed=False)
+        return reply, None, answer
+
+    async def handle(self, raw: bytes) -> None:
+        line = orjson.loads(raw)
+        custom_id: str = line["custom_id"]
+        body: dict[str, Any] = line["body"]
+        if self.opt.model:
+            body["model"] = self.opt.model
+        key = None
+        if self.cache is not None:
+            key = cache_key(custom_id, body)
+            hit = self.cache.get(key)
+            if hit is not None:
+                self.write_ok(custom_id, hit)
+                self.finished += 1
+                self.ctx.advance(cached=1)
+                return
+        data = orjson.dumps(body)
+        url = self.endpoint.target(line.get("url") or "/v1/chat/completions")
+        tokens = estimate_tokens(len(data), body.get("max_tokens") or body.get("max_completion_tokens"))
+        attempts = 0
+        while True:
+            if not await self.gate.wait_open():
+                return  # halting: the next run re-sends it
+            await self.limiter.acquire(tokens)
+            if self.halt.is_set():
+                return
+            attempts += 1
+            reply, failure, answer = await self._send(url, data)
+            if answer is not None and reply is not None:
+                response = {"status_code": 200, "request_id": reply.headers.get("x-request-id") or answer.get("id") or "",
+                            "body": answer}
+                self.write_ok(custom_id, response)
+                if self.cache is not None and key is not None:
+                    self.cache.put(key, response)
+                self._account(answer)
+                self.finished += 1
+                self.ctx.advance(ok=1)
+                return
+            assert failure is not None
+            if self.halt.is_set():
+                return  # stopping: an interrupted attempt is re-sent next run, not an error
+            if failure.reason == retry.CONNECTION:
+                # the server may be gone: every worker waits at the gate, and an attempt that
+                # found the server down does not count; a blip (the probe answers) does
+                outages = self.gate.outages
+                if not await self.gate.connection_failed():
+                    return
+                if self.gate.outages != outages:
+                    attempts -= 1
+                    continue
+            if not failure.retryable or attempts > self.opt.max_retries:
+                self.write_failure(custom_id, failure, attempts, reply)
+                self.finished += 1
+                self.ctx.advance(failed=1)
+                return
+            self.ctx.add_retried(1)
+            if await self._pause(retry.backoff_delay(attempts, self.opt.backoff_base, self.opt.backoff_max,
+                                                     failure.retry_after)):
+                return
+
+    # -- the pool ----------------------------------------------------------------------------
+    async def reader(self) -> None:
+        for _, raw in iter_jsonl(self.opt.input):
+            if self.halt.is_set():
+                return  # the workers see the halt; run() cancels any still waiting
+            if self.done:
+                try:
+                    cid = orjson.loads(raw)["custom_id"]
+                except (orjson.JSONDecodeError, KeyError, TypeError):
+                    cid = None
+                if cid is not None and id_key(cid) in self.done:
+                    continue
+            await self.queue.put((0, raw))
+        for _ in range(self.opt.concurrency):
+            await self.queue.put(None)  # one end marker per worker
+
+    async def worker(self) -> None:
+        while not self.halt.is_set():
+            item = await self.queue.get()
+            if item is None:
+                return
+            await self.handle(item[1])
+
+    async def figures_loop(self) -> None:
+        while True:
+            self.update_figures()
+            await asyncio.sleep(FIGURES_EVERY_S)
+
+    def update_figures(self) -> None:
+        figs = self.stats.figures()
+        figs.update(endpoint=self.endpoint.fixed or self.endpoint.base, transport=self.transport.name,
+                    concurrency=self.opt.concurrency)
+        self.ctx.set_figures(**figs)
+        self.ctx.set_cost(self.meter.cost_usd(), self.meter.projected_usd(self.finished, self.to_send))
+
+    async def run(self) -> None:
+        figures = asyncio.create_task(self.figures_loop())
+        reader = asyncio.create_task(self.reader())
+        workers = [asyncio.create_task(self.worker()) for _ in range(self.opt.concurrency)]
+        all_workers = asyncio.gather(*workers)
+
+        async def watch_stop() -> None:
+            await self.ctx.stop_event.wait()
+            self.halt.set()
+
+        stop = asyncio.create_task(watch_stop())
+        halted = asyncio.create_task(self.halt.wait())
+        try:
+            await asyncio.wait({all_workers, halted}, return_when=asyncio.FIRST_COMPLETED)
+            if not all_workers.done():
+                # stopping: requests in flight may finish within the grace, then are abandoned
+                # (nothing is written for them; the next run re-sends them). Idle workers, in
+                # backoff or waiting for the queue, are simply cancelled.
+                deadline = time.monotonic() + self.opt.stop_grace
+                while self.in_flight and time.monotonic() < deadline and not all_workers.done():
+                    await asyncio.sleep(0.02)
+        finally:
+            self.halt.set()
+            for task in (reader, stop, halted, *workers):
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await all_workers
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+            await self.gate.close()
+            figures.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await figures
+            self.update_figures()
+            self.output.close()
+            if self._errors is not None:
+                self._errors.close()
+
+
+def make_process_job(options: ProcessOptions, plan: Plan | None = None):
+    """The job coroutine for :func:`engine.jobs.run_job` that processes ``options.input``.
+
+    ``plan`` comes from :func:`prepare_run` (called here when not given: then a bad input or an
+    unreachable endpoint fails inside the run). Nothing is written before those checks pass.
+    Raises ServiceError (exit 3) when the endpoint stays down longer than ``max_wait_endpoint``
+    (everything unanswered is re-sent by the next run). Exit 1 when some requests failed, else 0.
+    """
+
+    async def process_job(ctx: JobContext) -> JobOutcome:
+        opt = options
+        endpoint = Endpoint.parse(opt.url)
+        headers = auth_headers(opt)
+        ctx.phase("checking", f"checking {opt.input}")
+        p = plan if plan is not None else await asyncio.to_thread(prepare_run, opt, warn=ctx.warn)
+        p_release = p.release
+        ctx.set_total(p.total)
+        if p.already_done:
+            ctx.advance(skipped=p.already_done)
+        to_send = p.total - p.already_done
+        done = p.done
+
+        transport = make_transport(opt.transport, opt.concurrency, headers)
+        try:
+            stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+            if opt.restart:
+                for path in (opt.output, opt.errors_path, opt.sidecar_path):
+                    moved = _move_aside(path, stamp)
+                    if moved:
+                        ctx.log(f"--restart: moved {path} to {moved}")
+            else:
+                _check_sidecar(ctx, opt, p.fingerprint)
+                # the errors file holds the failures of the latest run; earlier ones are kept aside
+                if opt.errors_path.exists() and opt.errors_path.stat().st_size > 0 and to_send > 0:
+                    moved = _move_aside(opt.errors_path, stamp)
+                    ctx.log(f"earlier failures moved to {moved}; they are re-sent now")
+            _write_sidecar(ctx, opt, p)
+
+            price = find_price(p.model, ctx.config.prices) if ctx.config is not None else None
+            meter = CostMeter(price)
+            ctx.set_figures(model=p.model, input_lines=p.total, resumed_done=p.already_done,
+                            price_known=price is not None, endpoint=endpoint.fixed or endpoint.base)
+            ctx.phase("processing", f"{to_send} to send, {p.already_done} already done")
+            proc = _Processor(ctx, opt, endpoint, transport, done, meter, to_send)
+            del done, p  # the processor holds the done set; nothing else grows with the file
+            await proc.run()
+        finally:
+            await transport.close()
+            p_release()
+
+        if proc.gate.gave_up:
+            raise ServiceError(f"endpoint {endpoint.base} was down for more than {opt.max_wait_endpoint:.0f} s: "
+                               f"stopped; rerun the same command to resume ({opt.output})")
+        c = ctx.counters
+        summary = (f"{c['ok']} ok, {c['failed']} failed, {c['cached']} cached, {c['skipped']} already done "
+                   f"of {c['total']}: {opt.output}")
+        if c["failed"]:
+            summary += f"; failures in {opt.errors_path} (rerun to retry them)"
+        if ctx.stopping:
+            summary = f"stopped: {summary}; rerun the same command to finish the rest"
+        ctx.phase("stopped" if ctx.stopping else "finished", summary)
+        return JobOutcome(message=summary)
+
+    return process_job
+
+
+def _check_sidecar(ctx: JobContext, opt: ProcessOptions, fingerprint: dict[str, Any]) -> None:
+    try:
+        old = orjson.loads(opt.sidecar_path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return
+    prev = old.get("input") if isinstance(old, dict) else None
+    if not isinstance(prev, dict):
+        return
+    if prev.get("path") != fingerprint["path"]:
+        ctx.warn(f"{opt.output} was last written from {prev.get('path')}, now from {fingerprint['path']}: "
+                 "ids answered then are skipped now (--restart to start over)")
+    elif prev.get("size") != fingerprint["size"] or prev.get("mtime") != fingerprint["mtime"]:
+        ctx.warn(f"{opt.input} changed since the last run on {opt.output} (size {prev.get('size')} → "
+                 f"{fingerprint['size']}): answered ids are skipped, the rest sent (--restart to start over)")
+
+
+def _write_sidecar(ctx: JobContext, opt: ProcessOptions, plan: Plan) -> None:
+    fingerprint = plan.fingerprint
+    info = {"input": fingerprint, "run_id": ctx.run.run_id, "updated": time.time(), "lines": plan.total,
+            "model": plan.model, "url": opt.url}
+    opt.sidecar_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = opt.sidecar_path.with_name(opt.sidecar_path.name + ".tmp")
+    tmp.write_bytes(orjson.dumps(info, option=orjson.OPT_INDENT_2))
+    os.replace(tmp, opt.sidecar_path)
+    (ctx.run.path / "processor.json").write_bytes(orjson.dumps(
+        {"input": fingerprint, "output": str(opt.output), "errors": str(opt.errors_path), "url": opt.url,
+         "concurrency": opt.concurrency, "timeout": opt.timeout, "model": plan.model, "transport": opt.transport,
+         "lines": plan.total, "already_done": plan.already_done}, option=orjson.OPT_INDENT_2))

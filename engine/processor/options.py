@@ -1,0 +1,49 @@
+"""Settings of one ``rollout process`` run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_URL = "http://127.0.0.1:30000"
+TRANSPORTS = ("aiohttp", "httpx-aiohttp", "httpx")
+
+
+@dataclass
+class ProcessOptions:
+    """Everything the processor needs; the CLI fills it from flags. No secrets here: only the
+    *name* of the environment variable holding the API key."""
+
+    input: Path
+    output: Path
+    url: str = DEFAULT_URL
+    concurrency: int = 64
+    timeout: float = 7200.0
+    model: str | None = None
+    max_retries: int = 5
+    api_key_env: str | None = None
+    errors: Path | None = None
+    restart: bool = False
+    preflight: bool = True
+    allow_duplicates: bool = False
+    rpm: float | None = None
+    tpm: float | None = None
+    cache_dir: Path | None = None
+    transport: str = "aiohttp"
+    #: how long an unreachable endpoint is waited for before the run stops (exit 3, resumable)
+    max_wait_endpoint: float = 1800.0
+    #: seconds between /v1/models probes while the endpoint is down
+    probe_interval: float = 2.0
+    #: first backoff step and its cap (seconds); full jitter on top
+    backoff_base: float = 1.0
+    backoff_max: float = 60.0
+    #: after a stop request, how long in-flight requests may still finish (seconds)
+    stop_grace: float = 5.0
+
+    @property
+    def errors_path(self) -> Path:
+        return self.errors if self.errors is not None else self.output.with_name(self.output.name + ".errors.jsonl")
+
+    @property
+    def sidecar_path(self) -> Path:
+        return self.output.with_name(self.output.name + ".rollout.json")
