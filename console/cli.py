@@ -7,7 +7,6 @@ Areas live in console/commands/<area>.py, each with ``register(app)``.
 
 from __future__ import annotations
 
-import os
 import sys
 from enum import Enum
 from typing import Any, Optional

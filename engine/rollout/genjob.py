@@ -27,7 +27,7 @@ import orjson
 
 from engine.batchio import JsonlAppender, id_key, read_jsonl_objects
 from engine.errors import ExitCode, RolloutError
-from engine.jobs import JobContext
+from engine.jobs import JobContext, JobOutcome
 from engine.rollout.structure import RepoStructure, load_structure_file
 
 FAILURES_NAME = "failures.jsonl"
@@ -209,6 +209,33 @@ async def run_tasks(
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         ctx.set_in_flight(0)
+
+
+async def generate(
+    ctx: JobContext,
+    outputs: Outputs,
+    fn: Callable[[Any], list[ItemResult]],
+    tasks: Iterable[Any],
+    num_workers: int,
+    what: str,
+) -> JobOutcome:
+    """The shared tail of every generating stage: run the tasks, record results, close, report.
+
+    Closes ``outputs`` whatever happens; figures are refreshed after each batch of results.
+    """
+    def on_results(results: list[ItemResult]) -> None:
+        for res in results:
+            outputs.record(ctx, res)
+        ctx.set_figures(**outputs.figures())
+
+    try:
+        ctx.phase("generating", what)
+        await run_tasks(ctx, fn, tasks, on_results, num_workers)
+    finally:
+        outputs.close()
+    ctx.set_figures(**outputs.figures())
+    ctx.phase("finished", f"{outputs.written} requests, {sum(outputs.reasons.values())} failures")
+    return JobOutcome()
 
 
 def count_lines(path: str | os.PathLike[str]) -> int:

@@ -24,7 +24,7 @@ from engine.errors import InputError
 from engine.jobs import JobContext, JobOutcome
 from engine.rollout.dataset import Instance, load_instances
 from engine.rollout.genjob import (ItemResult, Outputs, count_lines, failure, failures_path, get_structure,
-                                   run_blocking, run_tasks, serialize)
+                                   generate, run_blocking, serialize)
 from engine.rollout.prompts import repair_context_prompt
 from engine.rollout.requests import SamplingConfig, chat_body, request_line
 from engine.rollout.structure import RepoStructure
@@ -235,17 +235,8 @@ def make_repair_job(opts: RepairOptions):
                 if task.items:
                     yield task
 
-            def on_results(results: list[ItemResult]) -> None:
-                for res in results:
-                    outputs.record(ctx, res)
-                ctx.set_figures(**outputs.figures())
-
-            ctx.phase("generating", f"{lines} localizations x {len(samples)} samples")
-            await run_tasks(ctx, repair_task, tasks(), on_results, opts.num_workers)
+            return await generate(ctx, outputs, repair_task, tasks(), opts.num_workers, f"{lines} localizations x {len(samples)} samples")
         finally:
             outputs.close()
-        ctx.set_figures(**outputs.figures())
-        ctx.phase("finished", f"{outputs.written} requests, {sum(outputs.reasons.values())} failures")
-        return JobOutcome()
 
     return job

@@ -15,7 +15,7 @@ from typing import Iterator
 from engine.batchio import make_custom_id
 from engine.jobs import JobContext, JobOutcome
 from engine.rollout.dataset import Instance, load_instances, select_instances
-from engine.rollout.genjob import ItemResult, Outputs, failure, failures_path, get_structure, run_blocking, run_tasks, serialize
+from engine.rollout.genjob import ItemResult, Outputs, failure, failures_path, get_structure, generate, run_blocking, serialize
 from engine.rollout.prompts import localization_prompt
 from engine.rollout.requests import SamplingConfig, sample_lines
 from engine.rollout.tokens import estimate_tokens, estimator_name
@@ -112,17 +112,8 @@ def make_stage1_job(opts: Stage1Options):
                 if chunk:
                     yield _Task(opts.role, opts.repostructure_dir, cfg, opts.max_prompt_tokens, chunk)
 
-            def on_results(results: list[ItemResult]) -> None:
-                for res in results:
-                    outputs.record(ctx, res)
-                ctx.set_figures(**outputs.figures())
-
-            ctx.phase("generating", f"{len(sel.ids)} instances x {cfg.passk}")
-            await run_tasks(ctx, stage1_task, tasks(), on_results, opts.num_workers)
+            return await generate(ctx, outputs, stage1_task, tasks(), opts.num_workers, f"{len(sel.ids)} instances x {cfg.passk}")
         finally:
             outputs.close()
-        ctx.set_figures(**outputs.figures())
-        ctx.phase("finished", f"{outputs.written} requests, {sum(outputs.reasons.values())} failures")
-        return JobOutcome()
 
     return job

@@ -21,7 +21,7 @@ from engine.errors import InputError
 from engine.jobs import JobContext, JobOutcome
 from engine.rollout.dataset import Instance, load_instances, select_instances
 from engine.rollout.genjob import (ItemResult, Outputs, count_lines, failure, failures_path, get_structure,
-                                   run_blocking, run_tasks, serialize)
+                                   generate, run_blocking, serialize)
 from engine.rollout.localize import parse_localization
 from engine.rollout.prompts import repair_prompt, reproduction_prompt
 from engine.rollout.requests import SamplingConfig, chat_body, request_line, temperature_for
@@ -187,18 +187,9 @@ def make_stage2_job(opts: Stage2Options):
                 if chunk:
                     yield _Task(opts.role, opts.repostructure_dir, cfg, opts.max_prompt_tokens, opts.max_files, chunk)
 
-            def on_results(results: list[ItemResult]) -> None:
-                for res in results:
-                    outputs.record(ctx, res)
-                ctx.set_figures(**outputs.figures())
-
-            ctx.phase("generating", f"{lines} step-1 responses")
-            await run_tasks(ctx, stage2_task, tasks(), on_results, opts.num_workers)
+            return await generate(ctx, outputs, stage2_task, tasks(), opts.num_workers, f"{lines} step-1 responses")
         finally:
             outputs.close()
-        ctx.set_figures(**outputs.figures())
-        ctx.phase("finished", f"{outputs.written} requests, {sum(outputs.reasons.values())} failures")
-        return JobOutcome()
 
     return job
 
