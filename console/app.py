@@ -13,8 +13,10 @@ from textual.binding import Binding
 
 from console.output import CliState
 from console.screens.runs import RunsScreen
+from console.screens.workspace_poll import WorkspacePoller
 from console.themes import BASE_TCSS, DEFAULT_THEME, load_themes, theme_from_toml
 from engine.errors import InputError
+from engine.monitor.sampler import DEFAULT_IDLE_EXIT_S
 
 
 class RolloutApp(App[None]):
@@ -35,10 +37,17 @@ class RolloutApp(App[None]):
         theme_name: str = DEFAULT_THEME,
         refresh_interval: float = 1.0,
         user_themes_dir: Path | None = None,
+        bell: bool = False,
+        monitor: bool = True,
+        sampler_idle_exit_s: float = DEFAULT_IDLE_EXIT_S,
     ) -> None:
         super().__init__()
         self.workspace = Path(workspace)
         self.refresh_interval = refresh_interval
+        self.bell_on_alert = bell
+        #: show the box panel, keeping the workspace's shared sampler alive (engine.monitor)
+        self.monitor = monitor
+        self.sampler_idle_exit_s = sampler_idle_exit_s
         found = load_themes(user_themes_dir)
         self.startup_problems = list(found.problems)
         wanted: str | None = theme_name if theme_name in found.themes else None
@@ -64,11 +73,12 @@ class RolloutApp(App[None]):
     @classmethod
     def from_cli(cls, cli: CliState) -> "RolloutApp":
         cfg = cli.config
-        return cls(cli.workspace, theme_name=cfg.theme, refresh_interval=cfg.refresh_interval)
+        return cls(cli.workspace, theme_name=cfg.theme, refresh_interval=cfg.refresh_interval, bell=cfg.bell)
 
     def on_mount(self) -> None:
         self.sub_title = str(self.workspace)
-        self.push_screen(RunsScreen(self.workspace, self.refresh_interval))
+        poller = WorkspacePoller(self.workspace, monitor=self.monitor, sampler_idle_exit_s=self.sampler_idle_exit_s)
+        self.push_screen(RunsScreen(self.workspace, self.refresh_interval, bell=self.bell_on_alert, poller=poller))
         for problem in self.startup_problems:
             self.notify(problem, severity="warning", timeout=8)
 

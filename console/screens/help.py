@@ -15,7 +15,7 @@ _KEY_NAMES = {
     "question_mark": "?", "ctrl+c": "Ctrl+C", "ctrl+q": "Ctrl+Q", "ctrl+p": "Ctrl+P", "pageup": "PgUp",
     "pagedown": "PgDn", "home": "Home", "end": "End", "up": "↑", "down": "↓", "left": "←", "right": "→",
     "enter": "Enter", "escape": "Esc", "tab": "Tab", "shift+tab": "Shift+Tab", "ctrl+home": "Ctrl+Home",
-    "ctrl+end": "Ctrl+End", "ctrl+pageup": "Ctrl+PgUp", "ctrl+pagedown": "Ctrl+PgDn", "plus": "+", "minus": "-",
+    "ctrl+end": "Ctrl+End", "ctrl+pageup": "Ctrl+PgUp", "ctrl+pagedown": "Ctrl+PgDn", "plus": "+", "minus": "-", "equals": "=",
 }
 
 

@@ -1,8 +1,10 @@
-"""The main screen: the live list of runs and the detail of the selected one.
+"""The main screen: the box panel, the live list of runs, the selected run's detail, alerts and events.
 
-Polling never blocks the UI: a thread worker reads the run directories, the result is applied in
-one ``batch_update()``, and the next poll is scheduled only when the last one has finished, so a slow
-disk gives slower updates, never a pile of polls. Rows are updated by key (``update_cell``).
+Polling never blocks the UI: a thread worker reads the run directories (and the box's latest
+monitor sample), the result is applied in one ``batch_update()``, and the next poll is scheduled
+only when the last one has finished, so a slow disk gives slower updates, never a pile of polls.
+Rows are updated by key (``update_cell``). Alerts raised or cleared between two polls become
+notifications (and the terminal bell with ``config.bell``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header
@@ -21,8 +23,10 @@ from textual.worker import Worker, WorkerState
 
 from console.screens.confirm import ConfirmScreen
 from console.screens.help import HelpScreen
-from console.screens.workspace_poll import Snapshot, WorkspacePoller
+from console.screens.workspace_poll import AlertRow, Snapshot, WorkspacePoller
 from console.themes import status_color
+from console.widgets.alerts_panel import AlertsPanel
+from console.widgets.box_panel import BoxPanel, palette_from_theme
 from console.widgets.run_detail import EventsPane, RunDetail
 from console.widgets.runs_table import RunsTable
 from engine.errors import RolloutError
@@ -30,6 +34,10 @@ from engine.runs import ACTIVE_STATUSES, RUNS_DIRNAME, RunDir, signal_run
 
 MIN_INTERVAL_S = 0.25
 MAX_INTERVAL_S = 60.0
+#: the box panel shows by default only on terminals at least this tall (it can be toggled with m)
+BOX_MIN_HEIGHT = 36
+#: more alerts than this raised in one poll give one summary notification, not a flood
+NOTIFY_MAX = 3
 
 
 class RunsScreen(Screen[None]):
@@ -38,15 +46,21 @@ class RunsScreen(Screen[None]):
     BINDINGS = [
         Binding("r", "refresh_now", "Refresh"),
         Binding("s", "stop_run", "Stop run"),
+        Binding("m", "toggle_box", "Box panel"),
         Binding("plus", "interval(0.5)", "Refresh more often", show=False),
+        Binding("equals", "interval(0.5)", "Refresh more often", show=False),  # + without Shift
         Binding("minus", "interval(2)", "Refresh less often", show=False),
     ]
 
-    def __init__(self, workspace: Path, interval: float = 1.0) -> None:
+    def __init__(self, workspace: Path, interval: float = 1.0, *, bell: bool = False,
+                 poller: WorkspacePoller | None = None) -> None:
         super().__init__()
         self.workspace = workspace
         self.interval = min(max(interval, MIN_INTERVAL_S), MAX_INTERVAL_S)
-        self.poller = WorkspacePoller(workspace)
+        self.poller = poller or WorkspacePoller(workspace)
+        self.bell_on_alert = bell
+        #: active alerts by (run id, name), as of the last poll (notifications are posted on changes)
+        self.alerts: dict[tuple[str, str], AlertRow] = {}
         self.snapshot: Snapshot | None = None
         self.polls = 0  # finished polls (tests wait on it)
         self._worker: Worker[Snapshot] | None = None
@@ -57,16 +71,22 @@ class RunsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield BoxPanel(id="box")
         table = RunsTable(id="runs")
         table.border_title = "runs"
         yield table
         with Horizontal(id="detail"):
-            yield RunDetail(id="run-detail")
-            yield EventsPane(id="events")
+            with VerticalScroll(id="run-detail-scroll"):
+                yield RunDetail(id="run-detail", classes="framed")
+            with Vertical(id="side"):
+                yield AlertsPanel(id="alerts")
+                yield EventsPane(id="events")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one(RunsTable).focus()
+        self.query_one(BoxPanel).display = self.app.size.height >= BOX_MIN_HEIGHT
+        self.query_one(AlertsPanel).show([], palette_from_theme(self.app.current_theme))
         self.app.theme_changed_signal.subscribe(self, self._on_theme_changed)
         self.poll_now()
 
@@ -122,9 +142,34 @@ class RunsScreen(Screen[None]):
                 self.query_one(RunDetail).show(detail, self.workspace)
                 self.query_one(EventsPane).show(detail)
             # else the selection moved during the poll: the poll it asked for brings its detail
+            pal = palette_from_theme(theme)
+            self.query_one(BoxPanel).show(snap.box, pal)  # hidden too: its history keeps growing
+            self.query_one(AlertsPanel).show(snap.alerts, pal)
             self.sub_title = f"{self.workspace} · every {self.interval:g}s"
+        self._announce_alerts(snap)
         if table.selected_run != self._selected:
             self._select(table.selected_run)
+
+    def _announce_alerts(self, snap: Snapshot) -> None:
+        """A notification when an alert is raised in any run, and when one clears (the run still live)."""
+        current = {a.key: a for a in snap.alerts}
+        raised = [a for k, a in current.items() if k not in self.alerts]
+        live = {r.run_id for r in snap.runs if r.status in ACTIVE_STATUSES}
+        # a run that finished takes its alerts with it: that is not the condition clearing
+        cleared = [a for k, a in self.alerts.items() if k not in current and a.run_id in live]
+        self.alerts = current
+        if len(raised) > NOTIFY_MAX:
+            critical = any(a.severity == "critical" for a in raised)
+            self.notify(f"{len(raised)} alerts raised: " + ", ".join(sorted({a.name for a in raised})),
+                        title="alerts", severity="error" if critical else "warning", timeout=10)
+        else:
+            for a in raised:
+                self.notify(f"{a.run_id}: {a.message or a.name}", title=f"alert {a.name}",
+                            severity="error" if a.severity == "critical" else "warning", timeout=10)
+        for a in cleared[:NOTIFY_MAX]:
+            self.notify(f"{a.run_id}: {a.name} cleared", title="alert cleared", severity="information", timeout=6)
+        if raised and self.bell_on_alert:
+            self.app.bell()
 
     def _select(self, run_id: str | None) -> None:
         if run_id != self._selected:
@@ -142,6 +187,12 @@ class RunsScreen(Screen[None]):
     # -- actions -----------------------------------------------------------------------------
     def action_refresh_now(self) -> None:
         self.poll_now()
+
+    def action_toggle_box(self) -> None:
+        box = self.query_one(BoxPanel)
+        box.display = not box.display
+        if box.display and self.snapshot is not None:
+            box.show(self.snapshot.box, palette_from_theme(self.app.current_theme))
 
     def action_interval(self, factor: float) -> None:
         self.interval = min(max(self.interval * factor, MIN_INTERVAL_S), MAX_INTERVAL_S)

@@ -1,16 +1,30 @@
-"""What the runs screen shows, read from the run directories (runs in a worker thread, never writes)."""
+"""What the runs screen shows, read from the run directories (runs in a worker thread, never writes).
+
+The same poll also reads the box's latest monitor sample (written by the shared sampler of
+engine.monitor) and gathers the active alerts of every live run, so the screen has one worker and
+one timer, never a pile of them.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from engine.runs import FINAL_STATUSES, RunDir, RunSummary, list_runs, runs_root
+from engine.alerts import stale_alert
+from engine.evaluation.curve import curve_from_output
+from engine.monitor import ensure_sampler, read_latest
+from engine.monitor.sampler import DEFAULT_IDLE_EXIT_S
+from engine.runs import ACTIVE_STATUSES, FINAL_STATUSES, RunDir, RunSummary, list_runs, runs_root
 
 #: how many events the detail pane shows
 DETAIL_EVENTS = 15
+#: a monitor sample older than this is not shown as the box's current state (seconds)
+SAMPLE_MAX_AGE_S = 15.0
+#: the sampler's demand file is touched at least this often (seconds): it exits when nobody asks
+ENSURE_SAMPLER_EVERY_S = 10.0
 
 
 @dataclass
@@ -24,6 +38,25 @@ class RunDetailData:
     events: list[dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class AlertRow:
+    """One active alert of one run, as the alerts panel lists it."""
+
+    run_id: str
+    name: str
+    severity: str
+    message: str
+    since: float | None
+    value: Any = None
+    threshold: Any = None
+    #: "job" when the job raised it (state.json), "viewer" when the console saw it (stale heartbeat)
+    source: str = "job"
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.run_id, self.name)
+
+
 @dataclass
 class Snapshot:
     """One poll of the workspace."""
@@ -31,6 +64,10 @@ class Snapshot:
     workspace: Path
     runs: list[RunSummary] = field(default_factory=list)
     detail: RunDetailData | None = None
+    #: the box's latest monitor sample (engine.monitor.read_latest), None when there is none yet
+    box: dict[str, Any] | None = None
+    #: active alerts of live runs, critical first
+    alerts: list[AlertRow] = field(default_factory=list)
 
 
 def _stamp(run: RunDir) -> tuple[int, ...]:
@@ -45,20 +82,55 @@ def _stamp(run: RunDir) -> tuple[int, ...]:
     return tuple(out)
 
 
+def _alert_row(run_id: str, alert: Any, source: str = "job") -> AlertRow | None:
+    if hasattr(alert, "to_dict"):
+        alert = alert.to_dict()
+    if not isinstance(alert, dict) or not alert.get("name"):
+        return None
+    since = alert.get("since")
+    return AlertRow(
+        run_id=run_id, name=str(alert["name"]), severity=str(alert.get("severity") or "warn"),
+        message=str(alert.get("message") or ""), since=float(since) if isinstance(since, (int, float)) else None,
+        value=alert.get("value"), threshold=alert.get("threshold"), source=source,
+    )
+
+
+def _with_curve(state: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+    """An evaluation's state with its learning curve: from its figures, else from its output folder
+    (a run from before the job wrote ``figures.curve``, or one whose state was cut short)."""
+    figures = state.get("figures") if isinstance(state.get("figures"), dict) else {}
+    outputs = info.get("outputs") if isinstance(info.get("outputs"), dict) else {}
+    if info.get("kind") != "eval" or "curve" in figures or not outputs.get("output_dir"):
+        return state
+    try:
+        curve = curve_from_output(Path(str(outputs["output_dir"])))
+    except (OSError, ValueError, KeyError, TypeError):
+        return state  # a half-written or foreign summary: show the run without its curve
+    if not curve:
+        return state
+    return {**state, "figures": {**figures, "curve": curve}}
+
+
 class WorkspacePoller:
     """Reads the workspace's runs; finished runs whose files did not change are not re-read.
 
     Owned by one poll at a time (the screen never overlaps polls), so the cache needs no lock.
+    With ``monitor=True`` it also keeps the box's shared sampler alive and reads its latest sample.
     """
 
-    def __init__(self, workspace: Path, events: int = DETAIL_EVENTS) -> None:
+    def __init__(self, workspace: Path, events: int = DETAIL_EVENTS, *, monitor: bool = True,
+                 sampler_idle_exit_s: float = DEFAULT_IDLE_EXIT_S) -> None:
         self.workspace = workspace
         self.events = events
+        self.monitor = monitor
+        self.sampler_idle_exit_s = sampler_idle_exit_s
         self._cache: dict[str, tuple[tuple[int, ...], RunSummary]] = {}
+        self._ensured_at: float | None = None
 
     def poll(self, selected: str | None) -> Snapshot:
         snap = Snapshot(workspace=self.workspace)
         seen: set[str] = set()
+        now = time.time()
         for run in list_runs(self.workspace):
             seen.add(run.run_id)
             stamp = _stamp(run)
@@ -70,15 +142,60 @@ class WorkspacePoller:
                 summary = run.summary()
                 self._cache[run.run_id] = (stamp, summary)
             snap.runs.append(summary)
+            if summary.status in ACTIVE_STATUSES:
+                snap.alerts.extend(self._run_alerts(run, summary, now))
         for gone in set(self._cache) - seen:
             del self._cache[gone]
+        snap.alerts.sort(key=lambda a: (a.severity != "critical", -(a.since or 0.0), a.run_id, a.name))
         if selected is not None and selected in seen:
             run = RunDir(runs_root(self.workspace) / selected)
+            info = run.read_run()
             snap.detail = RunDetailData(
                 run_id=selected,
                 status=run.effective_status(),
-                info=run.read_run(),
-                state=run.read_state(),
+                info=info,
+                state=_with_curve(run.read_state(), info),
                 events=run.read_events(last=self.events),
             )
+        if self.monitor:
+            active = [r.run_id for r in snap.runs if r.status in ACTIVE_STATUSES]
+            snap.box = self._read_box(active)
         return snap
+
+    def _run_alerts(self, run: RunDir, summary: RunSummary, now: float) -> list[AlertRow]:
+        rows = [r for r in (_alert_row(summary.run_id, a) for a in summary.alerts) if r is not None]
+        if not any(r.name == "heartbeat_stale" for r in rows):
+            # a job cannot report its own silence: the viewer does (engine.alerts.stale_alert)
+            state = run.read_state()
+            state["status"] = summary.status
+            stale = stale_alert(state, now)
+            if stale is not None:
+                row = _alert_row(summary.run_id, stale, source="viewer")
+                if row is not None:
+                    # since the last heartbeat, not since this poll (the Alert is made anew each time)
+                    heartbeat = state.get("heartbeat")
+                    rows.append(replace(row, since=float(heartbeat)) if isinstance(heartbeat, (int, float)) else row)
+        return rows
+
+    def _read_box(self, active: list[str]) -> dict[str, Any] | None:
+        now = time.monotonic()
+        every = min(ENSURE_SAMPLER_EVERY_S, self.sampler_idle_exit_s / 3)
+        if self._ensured_at is None or now - self._ensured_at >= every:
+            self._ensured_at = now
+            try:
+                ensure_sampler(self.workspace, paths=self._output_paths(active) or None,
+                               idle_exit_s=self.sampler_idle_exit_s)
+            except OSError:
+                pass  # a read-only workspace: show whatever sample there is, if any
+        return read_latest(self.workspace, max_age_s=SAMPLE_MAX_AGE_S)
+
+    def _output_paths(self, active: list[str]) -> dict[str, str]:
+        """Output folders of live runs (run.json ``outputs``): the box panel shows their disks too."""
+        paths: dict[str, str] = {}
+        for run_id in active:
+            outputs = RunDir(runs_root(self.workspace) / run_id).read_run().get("outputs")
+            for label, value in outputs.items() if isinstance(outputs, dict) else ():
+                if isinstance(value, str) and value and value not in paths.values():
+                    key = str(label) if str(label) not in paths else f"{label}:{Path(value).name}"
+                    paths[key] = value
+        return paths

@@ -13,6 +13,7 @@ from textual.widgets import Static
 from console import format as fmt
 from console.render import event_line, state_view
 from console.screens.workspace_poll import RunDetailData
+from console.widgets.job_figures import job_figures_view
 
 
 def run_info_grid(info: dict[str, Any]) -> Table:
@@ -42,23 +43,34 @@ class RunDetail(Static):
         self.border_title = "run"
         self.data: RunDetailData | None = None
 
+    def _title(self, title: str) -> None:
+        self.border_title = title
+        # inside a scrolling frame the frame draws the border: its title names the run
+        if self.parent is not None and self.has_class("framed"):
+            self.parent.border_title = title
+
     def show(self, data: RunDetailData | None, workspace: Path) -> None:
         """Show a run, or how to start one when there is none."""
         if data == self.data and data is not None:
             return
         self.data = data
         if data is None:
-            self.border_title = "run"
+            self._title("run")
             self.update(Text.assemble(
                 ("No run selected.\n\n", "bold"),
                 f"Runs are read from {workspace / 'runs'}.\n",
                 "Start one in another terminal, e.g. ", ("rollout demo", "bold"), ", and it appears here.",
             ))
             return
-        self.border_title = data.run_id
+        self._title(data.run_id)
         state = dict(data.state)
         state["status"] = data.status  # 'lost' is computed, not written by the job
-        parts: list[RenderableType] = [state_view(data.run_id, state), Text(""), run_info_grid(data.info)]
+        # the figures get their own section (known groups drawn nicely): keep state_view's list out
+        parts: list[RenderableType] = [state_view(data.run_id, {**state, "figures": {}})]
+        figures = job_figures_view(state, width=self.content_region.width or 80)
+        if figures is not None:
+            parts += [Text(""), figures]
+        parts += [Text(""), run_info_grid(data.info)]
         self.update(Group(*parts))
 
 

@@ -130,3 +130,10 @@ class RunsTable(DataTable):
             self.sort("run", key=lambda run_id: (self._order.get(str(run_id), 0.0), str(run_id)), reverse=True)
             if selected in self._cells:
                 self.move_cursor(row=self.get_row_index(selected))
+            # DataTable measures new rows' widths when idle but keeps lines it rendered before with the
+            # old widths (the run column showed 3 characters until a resize): redraw once measured
+            self.call_after_refresh(self._redraw)
+
+    def _redraw(self) -> None:
+        self._update_count += 1  # what a resize does: invalidates DataTable's render caches
+        self.refresh()

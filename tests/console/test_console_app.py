@@ -33,7 +33,7 @@ async def wait_until(pilot, cond: Callable[[], object], timeout: float = 20.0, w
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def wait_for_run(workspace: Path, timeout: float = 20.0) -> RunDir:
+def wait_for_run(workspace: Path, timeout: float = 60.0) -> RunDir:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         runs = [r for r in list_runs(workspace) if r.state_json.exists()]
@@ -46,6 +46,8 @@ def wait_for_run(workspace: Path, timeout: float = 20.0) -> RunDir:
 def make_app(workspace: Path, tmp_path: Path, **kwargs) -> RolloutApp:
     kwargs.setdefault("refresh_interval", 0.2)
     kwargs.setdefault("user_themes_dir", tmp_path / "no-user-themes")
+    # these tests are about runs: no box sampler process (test_console_monitoring.py covers the box)
+    kwargs.setdefault("monitor", False)
     return RolloutApp(workspace, **kwargs)
 
 
@@ -99,6 +101,7 @@ async def test_lists_a_real_job_and_follows_its_state(demo_job, workspace: Path,
     run = wait_for_run(workspace)
     app = RolloutApp.from_cli(CliState(workspace_flag=str(workspace)))
     app.refresh_interval = 0.2
+    app.sampler_idle_exit_s = 3.0  # the box sampler the app starts exits soon after the test
     assert app.workspace == workspace
     async with app.run_test(size=SIZE) as pilot:
         assert isinstance(app.screen, RunsScreen)
@@ -128,7 +131,8 @@ async def test_selecting_a_row_shows_its_detail_and_nothing_is_written(workspace
     older = hand_made_run(workspace, status="done", done=50, total=50, ok=45, failed=5)
     time.sleep(1.05)  # run ids carry the second: keep the two apart so the order is certain
     newer = hand_made_run(workspace, status="running", done=10, total=40, ok=9, failed=1, pid=os.getpid())
-    before = {p: p.stat().st_mtime_ns for p in workspace.rglob("*")}
+    # (the box sampler's shared files live in <workspace>/monitor: that is the sampler's place, not the app's)
+    before = {p: p.stat().st_mtime_ns for p in (workspace / "runs").rglob("*")}
     app = make_app(workspace, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
@@ -155,7 +159,7 @@ async def test_selecting_a_row_shows_its_detail_and_nothing_is_written(workspace
         await pilot.press("r")
         polls = screen.polls
         await wait_until(pilot, lambda: screen.polls > polls, what="a refresh")
-    after = {p: p.stat().st_mtime_ns for p in workspace.rglob("*")}
+    after = {p: p.stat().st_mtime_ns for p in (workspace / "runs").rglob("*")}
     assert after == before, "the console must not write into run directories"
 
 
@@ -247,7 +251,8 @@ async def test_help_lists_every_key_and_q_quits(workspace: Path, tmp_path: Path)
         assert isinstance(app.screen, HelpScreen)
         rows = dict((desc, keys) for keys, desc in app.screen.rows)
         for desc, key in [("Quit", "q"), ("Help", "?"), ("Refresh", "r"), ("Stop run", "s"),
-                          ("First run", "g"), ("Last run", "G"), ("Down", "j"), ("Up", "k")]:
+                          ("First run", "g"), ("Last run", "G"), ("Down", "j"), ("Up", "k"),
+                          ("Box panel", "m"), ("Refresh more often", "+"), ("Refresh less often", "-")]:
             assert key in rows[desc].split(" / "), (desc, rows.get(desc))
         assert "Home" in rows["First run"] and "End" in rows["Last run"]
         await pilot.press("escape")

@@ -67,7 +67,7 @@ def test_user_themes_are_added_and_broken_ones_reported(tmp_path: Path) -> None:
 
 
 async def test_app_uses_configured_theme(tmp_path: Path) -> None:
-    app = RolloutApp(tmp_path, theme_name="rollout-light", user_themes_dir=tmp_path / "none")
+    app = RolloutApp(tmp_path, theme_name="rollout-light", user_themes_dir=tmp_path / "none", monitor=False)
     async with app.run_test() as pilot:
         await pilot.pause()
         assert app.theme == "rollout-light"
@@ -81,13 +81,13 @@ async def test_app_loads_user_theme_and_falls_back_on_unknown_name(tmp_path: Pat
     user.mkdir()
     (user / "midnight.toml").write_text(GOOD)
     (user / "bad.toml").write_text("this is not toml")
-    app = RolloutApp(tmp_path, theme_name="midnight", user_themes_dir=user)
+    app = RolloutApp(tmp_path, theme_name="midnight", user_themes_dir=user, monitor=False)
     async with app.run_test() as pilot:
         await pilot.pause()
         assert app.theme == "midnight"
         assert any("bad.toml" in n.message for n in app._notifications)
 
-    app = RolloutApp(tmp_path, theme_name="no-such-theme", user_themes_dir=user)
+    app = RolloutApp(tmp_path, theme_name="no-such-theme", user_themes_dir=user, monitor=False)
     async with app.run_test() as pilot:
         await pilot.pause()
         assert app.theme == "rollout-dark"
@@ -97,7 +97,7 @@ async def test_app_loads_user_theme_and_falls_back_on_unknown_name(tmp_path: Pat
 async def test_app_accepts_a_theme_file_path(tmp_path: Path) -> None:
     path = tmp_path / "mine.toml"
     path.write_text(GOOD)
-    app = RolloutApp(tmp_path, theme_name=str(path), user_themes_dir=tmp_path / "none")
+    app = RolloutApp(tmp_path, theme_name=str(path), user_themes_dir=tmp_path / "none", monitor=False)
     async with app.run_test() as pilot:
         await pilot.pause()
         assert app.theme == "midnight"

@@ -1,0 +1,349 @@
+"""The box panel: CPU, memory, disks, load, network and GPUs of this machine, with short histories.
+
+It renders the shared monitor sample (engine.monitor.read_latest) that the runs screen's poll
+brings; it never queries psutil or NVML itself. Figures past a threshold turn the theme's warning
+or error colour, like nvitop and btop do.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from rich.style import Style
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Sparkline, Static
+
+#: samples kept for the sparklines (~1 per second from the sampler)
+HISTORY = 60
+#: (warn, critical, higher is worse) per figure; percentages unless said
+THRESHOLDS: dict[str, tuple[float, float, bool]] = {
+    "cpu": (90.0, 98.0, True),
+    "mem": (90.0, 95.0, True),
+    "swap": (50.0, 80.0, True),
+    "disk_free": (20.0, 10.0, False),
+    "load_per_core": (1.0, 2.0, True),
+    "gpu_util": (101.0, 101.0, True),  # a busy GPU is good news: never coloured as a problem
+    "gpu_mem": (90.0, 95.0, True),
+    "gpu_temp": (80.0, 90.0, True),  # °C
+    "gpu_power": (95.0, 100.0, True),  # % of the power limit
+}
+
+
+def level(figure: str, value: float | None) -> str:
+    """``ok``, ``warn`` or ``crit`` for a figure's value (``ok`` when unknown)."""
+    if value is None or figure not in THRESHOLDS:
+        return "ok"
+    warn, crit, higher_is_worse = THRESHOLDS[figure]
+    if higher_is_worse:
+        return "crit" if value >= crit else "warn" if value >= warn else "ok"
+    return "crit" if value < crit else "warn" if value < warn else "ok"
+
+
+@dataclass(frozen=True)
+class Palette:
+    """Colours for levels, from the app's theme."""
+
+    ok: str = ""
+    warn: str = "yellow"
+    crit: str = "red"
+    bar: str = "cyan"
+
+    def of(self, lvl: str) -> str:
+        return {"warn": f"bold {self.warn}", "crit": f"bold {self.crit}"}.get(lvl, self.ok)
+
+    def bar_style(self, lvl: str) -> str:
+        return {"warn": self.warn, "crit": self.crit}.get(lvl, self.bar)
+
+
+def palette_from_theme(theme: Any) -> Palette:
+    if theme is None:
+        return Palette()
+    return Palette(ok="", warn=theme.warning or "yellow", crit=theme.error or "red", bar=theme.primary or "cyan")
+
+
+def bar(pct: float | None, width: int, style: str) -> Text:
+    """``█████░░░``: a horizontal bar of ``pct`` percent."""
+    if pct is None:
+        return Text("·" * width, style="dim")
+    filled = round(min(max(pct, 0.0), 100.0) / 100.0 * width)
+    return Text.assemble(("█" * filled, style), ("░" * (width - filled), "dim"))
+
+
+_BLOCKS = " ▁▂▃▄▅▆▇█"
+
+
+def block(pct: float | None) -> str:
+    """One character whose height shows a percentage (for many cores in one line)."""
+    if pct is None:
+        return "·"
+    return _BLOCKS[round(min(max(pct, 0.0), 100.0) / 100.0 * (len(_BLOCKS) - 1))]
+
+
+def bytes_rate(bps: float | None) -> str:
+    if bps is None:
+        return "-"
+    for unit in ("B/s", "KB/s", "MB/s", "GB/s"):
+        if abs(bps) < 1000 or unit == "GB/s":
+            return f"{bps:.0f} {unit}" if unit == "B/s" else f"{bps:.1f} {unit}"
+        bps /= 1000.0
+    return "-"  # pragma: no cover
+
+
+def _pct(value: float | None) -> str:
+    return "  -%" if value is None else f"{value:3.0f}%"
+
+
+def _gib(mib: float | None) -> str:
+    return "-" if mib is None else f"{mib / 1024:.1f}"
+
+
+def cpu_line(system: dict[str, Any], pal: Palette) -> Text:
+    total = system.get("cpu_total_pct")
+    lvl = level("cpu", total)
+    count = system.get("cpu_count") or len(system.get("cpu_per_core_pct") or [])
+    text = Text.assemble(("CPU  ", "bold"), bar(total, 16, pal.bar_style(lvl)), " ",
+                         (f"{total:5.1f}%" if total is not None else "    -", pal.of(lvl)), f"  {count} cores")
+    loads = [system.get(k) for k in ("load_1m", "load_5m", "load_15m")]
+    if loads[0] is not None:
+        per_core = loads[0] / count if count else None
+        text.append("  load ", style="dim")
+        text.append(" ".join(f"{v:.2f}" for v in loads if v is not None), style=pal.of(level("load_per_core", per_core)))
+    return text
+
+
+def cores_line(system: dict[str, Any], pal: Palette, width: int) -> Text:
+    cores = system.get("cpu_per_core_pct") or []
+    text = Text("cores ", style="bold")
+    cell_w = 11  # "c12 ███ 85%"
+    if cores and len(cores) * cell_w <= max(width - 6, 0):
+        for i, pct in enumerate(cores):
+            lvl = level("cpu", pct)
+            text.append(f"c{i} ", style="dim")
+            text.append_text(bar(pct, 3, pal.bar_style(lvl)))
+            text.append(f"{_pct(pct)} ", style=pal.of(lvl))
+    else:  # many cores: one block per core, its height the load (btop's compact mode)
+        for pct in cores:
+            text.append(block(pct), style=pal.bar_style(level("cpu", pct)))
+    return text
+
+
+def memory_line(system: dict[str, Any], pal: Palette) -> Text:
+    used_pct = system.get("mem_used_pct")
+    lvl = level("mem", used_pct)
+    used = f"{system.get('mem_used_gib', 0):.1f}/{system.get('mem_total_gib', 0):.1f} GiB {_pct(used_pct).strip()}"
+    text = Text.assemble(("MEM  ", "bold"), bar(used_pct, 16, pal.bar_style(lvl)), " ", (used, pal.of(lvl)))
+    text.append("   SWAP ", style="bold")
+    if not system.get("swap_total_gib"):
+        text.append("none", style="dim")
+    else:
+        spct = system.get("swap_used_pct")
+        slvl = level("swap", spct)
+        text.append_text(bar(spct, 8, pal.bar_style(slvl)))
+        text.append(f" {system.get('swap_used_gib', 0):.1f}/{system['swap_total_gib']:.1f} GiB {_pct(spct).strip()}",
+                    style=pal.of(slvl))
+    return text
+
+
+def disk_net_line(system: dict[str, Any], pal: Palette) -> Text:
+    text = Text("DISK ", style="bold")
+    # folders on one file system (same size, same free space) share one entry: "workspace+output"
+    groups: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
+    for d in system.get("disks") or []:
+        groups.setdefault((d.get("total_gib"), d.get("free_gib")), []).append(d)
+    if not groups:
+        text.append("-", style="dim")
+    for i, same in enumerate(groups.values()):
+        if i:
+            text.append(" · ", style="dim")
+        d = same[0]
+        free_pct = d.get("free_pct")
+        text.append("+".join(str(x.get("label")) for x in same) + " ", style="dim")
+        text.append(f"{d.get('free_gib', 0):.1f} GiB free ({free_pct:.0f}%)" if free_pct is not None else "?",
+                    style=pal.of(level("disk_free", free_pct)))
+    text.append("   NET ", style="bold")
+    text.append(f"↑ {bytes_rate(system.get('net_sent_bps'))}  ↓ {bytes_rate(system.get('net_recv_bps'))}")
+    return text
+
+
+def top_line(system: dict[str, Any], width: int) -> Text:
+    """``TOP  python 69% 62M (6770) · sglang 40% 3.1G (812)``: the busiest processes that fit."""
+    text = Text("TOP  ", style="bold")
+    procs = system.get("top_processes") or []
+    if not procs:
+        text.append("-", style="dim")
+    for i, p in enumerate(procs):
+        rss = p.get("rss_mib") or 0.0
+        cell = Text.assemble((str(p.get("name") or "?")[:16], ""), f" {p.get('cpu_pct', 0):.0f}% ",
+                             (f"{rss / 1024:.1f}G" if rss >= 1024 else f"{rss:.0f}M", "dim"),
+                             (f" ({p.get('pid')})", "dim"))
+        sep = Text(" · ", style="dim") if i else Text("")
+        if len(text) + len(sep) + len(cell) > width:
+            break
+        text.append_text(sep)
+        text.append_text(cell)
+    return text
+
+
+def gpu_line(gpu: dict[str, Any], pal: Palette) -> Text:
+    """``GPU0 A100  util ███ 95%  mem ███ 78.1/80.0 GiB 97%  300/400 W  71°C``."""
+    util = gpu.get("util_pct")
+    mem_pct = gpu.get("mem_pct")
+    if mem_pct is None and gpu.get("mem_used_mib") is not None and gpu.get("mem_total_mib"):
+        mem_pct = 100.0 * gpu["mem_used_mib"] / gpu["mem_total_mib"]
+    mlvl = level("gpu_mem", mem_pct)
+    text = Text.assemble((f"GPU{gpu.get('index', '?')} ", "bold"),
+                         (f"{(gpu.get('name') or '')[:18]:<18} ", "dim"), ("util ", "dim"),
+                         bar(util, 8, pal.bar_style("ok")), f" {_pct(util)}  ", ("mem ", "dim"),
+                         bar(mem_pct, 8, pal.bar_style(mlvl)),
+                         (f" {_gib(gpu.get('mem_used_mib'))}/{_gib(gpu.get('mem_total_mib'))} GiB {_pct(mem_pct)}",
+                          pal.of(mlvl)))
+    power, limit = gpu.get("power_w"), gpu.get("power_limit_w")
+    if power is not None:
+        plvl = level("gpu_power", 100.0 * power / limit if limit else None)
+        text.append(f"  {power:.0f}" + (f"/{limit:.0f}" if limit else "") + " W", style=pal.of(plvl))
+    temp = gpu.get("temp_c")
+    if temp is not None:
+        text.append(f"  {temp:.0f}°C", style=pal.of(level("gpu_temp", temp)))
+    return text
+
+
+class PercentSparkline(Sparkline):
+    """A Sparkline on an absolute 0–100 % scale, one cell per sample, newest at the right.
+
+    Textual's Sparkline scales between the data's own min and max and stretches few samples over
+    its width: a CPU pinned at 100 % would draw as a flat floor. Utilisation wants a fixed scale.
+    """
+
+    def render(self) -> Text:
+        data = list(self.data or [])[-max(self.size.width, 1):]
+        _, base = self.background_colors
+        low = base + self.get_component_styles("sparkline--min-color").color
+        high = base + self.get_component_styles("sparkline--max-color").color
+        text = Text(" " * (self.size.width - len(data)))
+        for value in data:
+            ratio = min(max(value, 0.0), 100.0) / 100.0
+            text.append(block(value) if value > 0 else "▁", style=Style(color=low.blend(high, ratio).rich_color))
+        return text
+
+
+class _SparkRow(Horizontal):
+    """A line of text with a sparkline of its history to the right."""
+
+    DEFAULT_CSS = """
+    _SparkRow { height: 1; }
+    _SparkRow > Static { width: auto; }
+    _SparkRow > Sparkline { width: 1fr; min-width: 10; max-width: 60; margin-left: 2; }
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.text = Static("", classes="spark-text")
+        self.spark = PercentSparkline([])
+
+    def compose(self) -> ComposeResult:
+        yield self.text
+        yield self.spark
+
+    def show(self, text: Text, history: Iterable[float]) -> None:
+        self.text.update(text)
+        data = list(history)
+        if data != list(self.spark.data or []):
+            self.spark.data = data
+
+
+class BoxPanel(Vertical):
+    """This machine at a glance; toggled with ``m`` on the runs screen."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.border_title = "box"
+        self.sample: dict[str, Any] | None = None
+        self.history: dict[str, deque[float]] = {}
+        self._last_time: float | None = None
+        self._gpu_keys: tuple[int, ...] | None = None
+        self.text_lines: list[str] = []
+        self.gpu_lines: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield _SparkRow(id="box-cpu")
+        yield Static("", id="box-lines")
+        yield Vertical(id="box-gpus")
+
+    @property
+    def plain(self) -> str:
+        """Everything the panel shows, as plain text (tests read it)."""
+        return "\n".join(self.text_lines + self.gpu_lines)
+
+    def _remember(self, key: str, value: float | None) -> None:
+        if value is not None:
+            self.history.setdefault(key, deque(maxlen=HISTORY)).append(float(value))
+
+    def show(self, sample: dict[str, Any] | None, pal: Palette) -> None:
+        """Render a monitor sample (None: no sampler has written one yet)."""
+        self.sample = sample
+        lines = self.query_one("#box-lines", Static)
+        cpu = self.query_one("#box-cpu", _SparkRow)
+        if sample is None:
+            self.border_title = "box"
+            waiting = Text("waiting for the box sampler (engine.monitor)…", style="dim")
+            cpu.show(waiting, [])
+            lines.update("")
+            self.text_lines = [waiting.plain]
+            self._set_gpus(None, pal)
+            return
+        system = sample.get("system") or {}
+        gpu_state = sample.get("gpu") or {}
+        if sample.get("time") != self._last_time:  # one history point per sample, not per poll
+            self._last_time = sample.get("time")
+            self._remember("cpu", system.get("cpu_total_pct"))
+            for g in gpu_state.get("gpus") or []:
+                self._remember(f"gpu{g.get('index')}", g.get("util_pct"))
+        age = sample.get("age_s")
+        self.border_title = f"box · {sample.get('host', '?')}" + (f" · {age:.0f}s ago" if age and age >= 3 else "")
+        width = self.content_region.width or 120
+        head = cpu_line(system, pal)
+        rest = [cores_line(system, pal, width), memory_line(system, pal), disk_net_line(system, pal),
+                top_line(system, width)]
+        cpu.show(head, self.history.get("cpu", []))
+        lines.update(Text("\n").join(rest))
+        self.text_lines = [t.plain for t in [head, *rest]]
+        self._set_gpus(gpu_state, pal)
+
+    def _set_gpus(self, gpu_state: dict[str, Any] | None, pal: Palette) -> None:
+        box = self.query_one("#box-gpus", Vertical)
+        gpus = (gpu_state or {}).get("gpus") or [] if gpu_state and gpu_state.get("available") else []
+        keys = tuple(int(g.get("index", i)) for i, g in enumerate(gpus))
+        if keys != self._gpu_keys:
+            self._gpu_keys = keys
+            box.remove_children()
+            if keys:
+                box.mount_all([_SparkRow(id=f"box-gpu{k}") for k in keys])
+            else:
+                box.mount(Static("", id="box-nogpu"))
+            # freshly mounted rows compose on the next refresh: fill them then
+            self.call_after_refresh(self._fill_gpus, gpu_state, pal)
+            return
+        self._fill_gpus(gpu_state, pal)
+
+    def _fill_gpus(self, gpu_state: dict[str, Any] | None, pal: Palette) -> None:
+        gpus = (gpu_state or {}).get("gpus") or [] if gpu_state and gpu_state.get("available") else []
+        if not gpus:
+            line = Text("")
+            if gpu_state is not None:
+                line = Text.assemble(("GPU  ", "bold dim"), (gpu_state.get("reason") or "no GPU", "dim"))
+            for w in self.query("#box-nogpu"):
+                if isinstance(w, Static):
+                    w.update(line)
+            self.gpu_lines = [line.plain] if line.plain else []
+            return
+        self.gpu_lines = []
+        for g in gpus:
+            text = gpu_line(g, pal)
+            self.gpu_lines.append(text.plain)
+            for row in self.query(f"#box-gpu{int(g.get('index', 0))}"):
+                if isinstance(row, _SparkRow):
+                    row.show(text, self.history.get(f"gpu{g.get('index')}", []))
