@@ -6,6 +6,8 @@ it does to a run is send SIGTERM to its process when asked to stop it (after a c
 
 from __future__ import annotations
 
+import sys
+import termios
 from pathlib import Path
 
 from textual.app import App
@@ -15,8 +17,12 @@ from console.output import CliState
 from console.screens.runs import RunsScreen
 from console.screens.workspace_poll import WorkspacePoller
 from console.themes import BASE_TCSS, DEFAULT_THEME, load_themes, theme_from_toml
-from engine.errors import InputError
+from engine.errors import ExitCode, InputError
 from engine.monitor.sampler import DEFAULT_IDLE_EXIT_S
+
+
+#: how often the app checks that its terminal is still there (seconds)
+TERMINAL_CHECK_S = 2.0
 
 
 class RolloutApp(App[None]):
@@ -81,6 +87,17 @@ class RolloutApp(App[None]):
         self.push_screen(RunsScreen(self.workspace, self.refresh_interval, bell=self.bell_on_alert, poller=poller))
         for problem in self.startup_problems:
             self.notify(problem, severity="warning", timeout=8)
+        if not self.is_headless:
+            self.set_interval(TERMINAL_CHECK_S, self._exit_if_terminal_gone)
+
+    def _exit_if_terminal_gone(self) -> None:
+        """Quit when the terminal hung up (SSH link dropped, tmux pane killed).
+
+        A parent such as ``make run`` can keep the hang-up signal from reaching us; the
+        terminal's driver then spins on a dead tty instead of exiting.
+        """
+        if not terminal_alive():
+            self.exit(return_code=int(ExitCode.INTERRUPTED))
 
     def action_help(self) -> None:
         screen = self.screen
@@ -92,6 +109,15 @@ class RolloutApp(App[None]):
         i = names.index(self.theme) if self.theme in names else -1
         self.theme = names[(i + 1) % len(names)]
         self.notify(f"theme {self.theme}", timeout=2)
+
+
+def terminal_alive(fd: int | None = None) -> bool:
+    """False once the controlling terminal is hung up (its attributes can no longer be read)."""
+    try:
+        termios.tcgetattr(sys.__stdin__.fileno() if fd is None else fd)
+    except (OSError, termios.error, ValueError, AttributeError):
+        return False
+    return True
 
 
 def run_app(cli: CliState) -> None:

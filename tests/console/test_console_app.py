@@ -265,3 +265,18 @@ async def test_help_lists_every_key_and_q_quits(workspace: Path, tmp_path: Path)
         await pilot.pause()
         assert not app.is_running
     assert app.return_code == 0
+
+
+def test_terminal_alive_detects_a_hung_up_pty() -> None:
+    import os
+    import pty
+
+    from console.app import terminal_alive
+
+    master, slave = pty.openpty()
+    try:
+        assert terminal_alive(slave)
+        os.close(master)  # the other end goes away, as when tmux or sshd closes the pty
+        assert not terminal_alive(slave)
+    finally:
+        os.close(slave)

@@ -101,3 +101,4 @@ async def test_app_accepts_a_theme_file_path(tmp_path: Path) -> None:
     async with app.run_test() as pilot:
         await pilot.pause()
         assert app.theme == "midnight"
+
