@@ -5,11 +5,16 @@ Modules, one job each: :mod:`.options` (settings), :mod:`.transport` (HTTP clien
 :mod:`.retry` (what to retry, how long to wait), :mod:`.resume` (which ids are done),
 :mod:`.cache` (answers keyed by custom_id + body), :mod:`.ratelimit` (client-side rpm/tpm),
 :mod:`.stats` (live latency/error figures), :mod:`.gate` (endpoint down → wait → resume), :mod:`.plan` (checks before a run),
-:mod:`.job` (the pipeline and its entry function :func:`make_process_job`).
+:mod:`.job` (the pipeline and its entry function :func:`make_process_job`),
+:mod:`.endpoints` (``--endpoint NAME`` from the config; local-server checks),
+:mod:`.servermetrics` (the target server's /metrics into ``figures["server"]``),
+:mod:`.serve` (``process --serve``: launch a server, process against it, stop it).
 """
 
-from engine.processor.job import make_process_job
+from engine.processor.job import make_process_job, run_processing
 from engine.processor.options import ProcessOptions
 from engine.processor.plan import Plan, output_paths, prepare_run
+from engine.processor.serve import ServeSettings, make_serve_process_job
 
-__all__ = ["Plan", "ProcessOptions", "make_process_job", "output_paths", "prepare_run"]
+__all__ = ["Plan", "ProcessOptions", "ServeSettings", "make_process_job", "make_serve_process_job", "output_paths",
+           "prepare_run", "run_processing"]

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import datetime as _dt
 import os
+import re
 import time
 import uuid
 from pathlib import Path
@@ -23,25 +24,30 @@ from typing import Any
 
 import orjson
 
-from engine.batchio import JsonlAppender, id_key, iter_jsonl
-from engine.cost import CostMeter, find_price
+from engine.batchio import JsonlAppender, id_key, iter_jsonl, parse_custom_id
+from engine.cost import CostMeter
 from engine.errors import ServiceError
 from engine.jobs import JobContext, JobOutcome
 from engine.processor import retry
 from engine.processor.cache import ResponseCache, cache_key
+from engine.processor.endpoints import gpus_present, is_local_url
 from engine.processor.gate import EndpointGate
 from engine.processor.options import ProcessOptions
 from engine.processor.plan import (PREFLIGHT_TIMEOUT_S, Endpoint, Plan, auth_headers, input_fingerprint,
                                    output_paths, prepare_run)
 from engine.processor.ratelimit import RateLimiter, estimate_tokens
+from engine.processor.servermetrics import MetricsPoller, stop_task
 from engine.processor.stats import LiveStats
 from engine.processor.transport import Reply, Transport, TransportError, make_transport
 
-__all__ = ["make_process_job", "prepare_run", "output_paths", "input_fingerprint", "Plan", "Endpoint"]
+__all__ = ["make_process_job", "run_processing", "prepare_run", "output_paths", "input_fingerprint", "Plan", "Endpoint"]
 
 #: the reader stays at most this many requests per worker ahead of the workers
 QUEUE_PER_WORKER = 2
 FIGURES_EVERY_S = 0.5
+#: a SWE-bench instance id: ``<owner>__<repo>-<number>`` (django__django-11099)
+INSTANCE_ID_RE = re.compile(r"^[A-Za-z0-9_.-]+__[A-Za-z0-9_.-]+-\d+$")
+MAX_INSTANCES = 100_000
 
 
 def _move_aside(path: Path, stamp: str) -> Path | None:
@@ -55,6 +61,31 @@ def _move_aside(path: Path, stamp: str) -> Path | None:
         target = path.with_name(f"{path.name}.{stamp}-{n}")
     path.rename(target)
     return target
+
+
+class InstanceCounter:
+    """Distinct SWE-bench instances finished in this run, for ``cost_per_instance_usd``.
+
+    Counts only while every id looks like an instance id (``owner__repo-123``, optionally with a
+    pass@k suffix); any other id switches it off (``count`` None). Bounded: past
+    :data:`MAX_INSTANCES` distinct ones it stops too (no SWE-bench split is that large).
+    """
+
+    def __init__(self) -> None:
+        self._seen: set[int] | None = set()
+
+    @property
+    def count(self) -> int | None:
+        return len(self._seen) if self._seen else None
+
+    def add(self, custom_id: str) -> None:
+        if self._seen is None:
+            return
+        instance, _sample = parse_custom_id(custom_id)
+        if not INSTANCE_ID_RE.match(instance) or len(self._seen) >= MAX_INSTANCES:
+            self._seen = None
+            return
+        self._seen.add(id_key(instance))
 
 
 # -- the job -----------------------------------------------------------------------------------
@@ -81,6 +112,7 @@ class _Processor:
         self._id_prefix = f"batch_req_{uuid.uuid4().hex[:16]}"
         self._id_counter = 0
         self.finished = 0  # ok + failed + cached in this run
+        self.instances = InstanceCounter()
         self.queue: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue(maxsize=options.concurrency * QUEUE_PER_WORKER)
 
     # -- writing ---------------------------------------------------------------------------
@@ -186,6 +218,7 @@ class _Processor:
             if hit is not None:
                 self.write_ok(custom_id, hit)
                 self.finished += 1
+                self.instances.add(custom_id)
                 self.ctx.advance(cached=1)
                 return
         data = orjson.dumps(body)
@@ -208,6 +241,7 @@ class _Processor:
                     self.cache.put(key, response)
                 self._account(answer)
                 self.finished += 1
+                self.instances.add(custom_id)
                 self.ctx.advance(ok=1)
                 return
             assert failure is not None
@@ -225,6 +259,7 @@ class _Processor:
             if not failure.retryable or attempts > self.opt.max_retries:
                 self.write_failure(custom_id, failure, attempts, reply)
                 self.finished += 1
+                self.instances.add(custom_id)
                 self.ctx.advance(failed=1)
                 return
             self.ctx.add_retried(1)
@@ -264,8 +299,10 @@ class _Processor:
         figs = self.stats.figures()
         figs.update(endpoint=self.endpoint.fixed or self.endpoint.base, transport=self.transport.name,
                     concurrency=self.opt.concurrency)
+        cost = self.meter.summary(self.finished, self.to_send, self.instances.count)
+        self.ctx.set_cost(cost.pop("cost_usd"), cost.pop("cost_projected_usd"))
+        figs.update(cost)
         self.ctx.set_figures(**figs)
-        self.ctx.set_cost(self.meter.cost_usd(), self.meter.projected_usd(self.finished, self.to_send))
 
     async def run(self) -> None:
         figures = asyncio.create_task(self.figures_loop())
@@ -316,60 +353,106 @@ def make_process_job(options: ProcessOptions, plan: Plan | None = None):
     """
 
     async def process_job(ctx: JobContext) -> JobOutcome:
-        opt = options
-        endpoint = Endpoint.parse(opt.url)
-        headers = auth_headers(opt)
-        ctx.phase("checking", f"checking {opt.input}")
-        p = plan if plan is not None else await asyncio.to_thread(prepare_run, opt, warn=ctx.warn)
-        p_release = p.release
-        ctx.set_total(p.total)
-        if p.already_done:
-            ctx.advance(skipped=p.already_done)
-        to_send = p.total - p.already_done
-        done = p.done
-
-        transport = make_transport(opt.transport, opt.concurrency, headers)
-        try:
-            stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-            if opt.restart:
-                for path in (opt.output, opt.errors_path, opt.sidecar_path):
-                    moved = _move_aside(path, stamp)
-                    if moved:
-                        ctx.log(f"--restart: moved {path} to {moved}")
-            else:
-                _check_sidecar(ctx, opt, p.fingerprint)
-                # the errors file holds the failures of the latest run; earlier ones are kept aside
-                if opt.errors_path.exists() and opt.errors_path.stat().st_size > 0 and to_send > 0:
-                    moved = _move_aside(opt.errors_path, stamp)
-                    ctx.log(f"earlier failures moved to {moved}; they are re-sent now")
-            _write_sidecar(ctx, opt, p)
-
-            price = find_price(p.model, ctx.config.prices) if ctx.config is not None else None
-            meter = CostMeter(price)
-            ctx.set_figures(model=p.model, input_lines=p.total, resumed_done=p.already_done,
-                            price_known=price is not None, endpoint=endpoint.fixed or endpoint.base)
-            ctx.phase("processing", f"{to_send} to send, {p.already_done} already done")
-            proc = _Processor(ctx, opt, endpoint, transport, done, meter, to_send)
-            del done, p  # the processor holds the done set; nothing else grows with the file
-            await proc.run()
-        finally:
-            await transport.close()
-            p_release()
-
-        if proc.gate.gave_up:
-            raise ServiceError(f"endpoint {endpoint.base} was down for more than {opt.max_wait_endpoint:.0f} s: "
-                               f"stopped; rerun the same command to resume ({opt.output})")
-        c = ctx.counters
-        summary = (f"{c['ok']} ok, {c['failed']} failed, {c['cached']} cached, {c['skipped']} already done "
-                   f"of {c['total']}: {opt.output}")
-        if c["failed"]:
-            summary += f"; failures in {opt.errors_path} (rerun to retry them)"
-        if ctx.stopping:
-            summary = f"stopped: {summary}; rerun the same command to finish the rest"
-        ctx.phase("stopped" if ctx.stopping else "finished", summary)
-        return JobOutcome(message=summary)
+        return await run_processing(ctx, options, plan)
 
     return process_job
+
+
+async def run_processing(ctx: JobContext, options: ProcessOptions, plan: Plan | None = None, *,
+                         headers: dict[str, str] | None = None, self_hosted: bool = False,
+                         billed_from: float | None = None, alt_model: str | None = None) -> JobOutcome:
+    """Process ``options.input`` inside a running job (the body of :func:`make_process_job`).
+
+    ``headers`` replaces the ones built from the options' key sources (``--serve`` passes the
+    launched server's). ``self_hosted`` (``--serve``): prices come from the config only (GPU
+    time, not a hosted model's list price), and GPU time is billed from ``billed_from``
+    (time.monotonic() at launch) rather than from now; ``alt_model`` (the served model path) is
+    priced when the requests' model name has no price.
+    """
+    opt = options
+    endpoint = Endpoint.parse(opt.url)
+    if headers is None:
+        headers = auth_headers(opt)
+    ctx.phase("checking", f"checking {opt.input}")
+    p = plan if plan is not None else await asyncio.to_thread(prepare_run, opt, warn=ctx.warn)
+    p_release = p.release
+    ctx.set_total(p.total)
+    if p.already_done:
+        ctx.advance(skipped=p.already_done)
+    to_send = p.total - p.already_done
+    done = p.done
+
+    transport = make_transport(opt.transport, opt.concurrency, headers)
+    metrics_task: asyncio.Task[None] | None = None
+    try:
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        if opt.restart:
+            for path in (opt.output, opt.errors_path, opt.sidecar_path):
+                moved = _move_aside(path, stamp)
+                if moved:
+                    ctx.log(f"--restart: moved {path} to {moved}")
+        else:
+            _check_sidecar(ctx, opt, p.fingerprint)
+            # the errors file holds the failures of the latest run; earlier ones are kept aside
+            if opt.errors_path.exists() and opt.errors_path.stat().st_size > 0 and to_send > 0:
+                moved = _move_aside(opt.errors_path, stamp)
+                ctx.log(f"earlier failures moved to {moved}; they are re-sent now")
+        _write_sidecar(ctx, opt, p)
+
+        meter = _make_meter(ctx, p.model, self_hosted=self_hosted, billed_from=billed_from, alt_model=alt_model)
+        local = self_hosted or is_local_url(endpoint.base)
+        figures: dict[str, Any] = dict(model=p.model, input_lines=p.total, resumed_done=p.already_done,
+                                       price_known=meter.known, endpoint=endpoint.fixed or endpoint.base)
+        if local:
+            figures["local_server"] = True
+            if await asyncio.to_thread(gpus_present):
+                # a server on this box with GPUs: engine/alerts' gpu_idle rule watches them (its
+                # hook starts the monitor sampler itself once a job targets GPUs)
+                figures["targets_gpu"] = True
+        ctx.set_figures(**figures)
+        api_key = headers.get("Authorization", "").removeprefix("Bearer ") or None
+        poller = MetricsPoller(ctx, endpoint.base, api_key)
+        metrics_task = asyncio.create_task(poller.run())
+        ctx.phase("processing", f"{to_send} to send, {p.already_done} already done")
+        proc = _Processor(ctx, opt, endpoint, transport, done, meter, to_send)
+        del done, p  # the processor holds the done set; nothing else grows with the file
+        await proc.run()
+        await stop_task(metrics_task)
+        await poller.final()  # the server's figures as the run ends
+    finally:
+        await stop_task(metrics_task)
+        await transport.close()
+        p_release()
+
+    if proc.gate.gave_up:
+        raise ServiceError(f"endpoint {endpoint.base} was down for more than {opt.max_wait_endpoint:.0f} s: "
+                           f"stopped; rerun the same command to resume ({opt.output})")
+    c = ctx.counters
+    summary = (f"{c['ok']} ok, {c['failed']} failed, {c['cached']} cached, {c['skipped']} already done "
+               f"of {c['total']}: {opt.output}")
+    if c["failed"]:
+        summary += f"; failures in {opt.errors_path} (rerun to retry them)"
+    if ctx.stopping:
+        summary = f"stopped: {summary}; rerun the same command to finish the rest"
+    ctx.phase("stopped" if ctx.stopping else "finished", summary)
+    return JobOutcome(message=summary)
+
+
+def _make_meter(ctx: JobContext, model: str | None, *, self_hosted: bool, billed_from: float | None,
+                alt_model: str | None = None) -> CostMeter:
+    """The run's cost meter; warns once (one line) when the model has no price."""
+    prices = ctx.config.prices if ctx.config is not None else {}
+    meter = CostMeter.for_model(model, prices, use_defaults=not self_hosted)
+    if not meter.known and alt_model and alt_model != model:
+        other = CostMeter.for_model(alt_model, prices, use_defaults=not self_hosted)
+        if other.known:
+            meter = other
+    if billed_from is not None:
+        meter.started = billed_from
+    if meter.warning:
+        ctx.warn(meter.warning)
+    ctx.set_figures(price_source=meter.source)
+    return meter
 
 
 def _check_sidecar(ctx: JobContext, opt: ProcessOptions, fingerprint: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ TRANSPORTS = ("aiohttp", "httpx-aiohttp", "httpx")
 @dataclass
 class ProcessOptions:
     """Everything the processor needs; the CLI fills it from flags. No secrets here: only the
-    *name* of the environment variable holding the API key."""
+    *name* of the environment variable (or the path of the file) holding the API key."""
 
     input: Path
     output: Path
@@ -22,6 +22,8 @@ class ProcessOptions:
     model: str | None = None
     max_retries: int = 5
     api_key_env: str | None = None
+    #: a file holding the API key (read at start, never copied anywhere)
+    api_key_file: Path | None = None
     errors: Path | None = None
     restart: bool = False
     preflight: bool = True

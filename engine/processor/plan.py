@@ -171,15 +171,30 @@ async def _preflight_once(options: ProcessOptions, endpoint: Endpoint, headers: 
 
 
 def auth_headers(options: ProcessOptions) -> dict[str, str]:
-    """Request headers; the key is read from the environment (never from a flag or a file we write)."""
+    """Request headers; the key is read from the environment or a key file (never from a flag
+    value or a file we write)."""
     headers = {"Content-Type": "application/json"}
+    key = read_key(options)
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    return headers
+
+
+def read_key(options: ProcessOptions) -> str | None:
+    """The API key: ``--api-key-file``, else ``--api-key-env``, else OPENAI_API_KEY when set.
+
+    InputError (exit 2) when a named source is empty or unreadable.
+    """
+    if options.api_key_file is not None:
+        key = read_api_key(None, str(options.api_key_file))
+        if not key:
+            raise InputError(f"--api-key-file {options.api_key_file} is empty: put the key in it or drop the flag")
+        return key
     env_var = options.api_key_env or ("OPENAI_API_KEY" if os.environ.get("OPENAI_API_KEY") else None)
     key = read_api_key(env_var) if env_var else None
     if options.api_key_env and not key:
         raise InputError(f"--api-key-env {options.api_key_env}: the variable is not set: export it or drop the flag")
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    return headers
+    return key
 
 
 async def _preflight(transport: Transport, endpoint: Endpoint) -> None:
