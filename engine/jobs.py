@@ -105,7 +105,7 @@ class JobContext:
         self.run = run
         self.kind = kind
         self.config = config
-        self._echo = echo
+        self._echo = _safe_echo(echo) if echo is not None else None
         self.counters: dict[str, int] = {k: 0 for k in COUNTER_KEYS}
         self.total_known = False
         self.tokens: dict[str, int] = {"prompt": 0, "completion": 0, "cached": 0}
@@ -259,6 +259,16 @@ class JobContext:
         }
 
 
+def _safe_echo(echo: Callable[[str], None]) -> Callable[[str], None]:
+    """Echo that never raises: after a hang-up the terminal is gone, and the job must go on."""
+
+    def safe(line: str) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            echo(line)
+
+    return safe
+
+
 class _RateMeter:
     """Items/s and tokens/s over a sliding window of (time, done, tokens) samples."""
 
@@ -401,7 +411,9 @@ async def _run_async(
     loop = asyncio.get_running_loop()
     installed: list[int] = []
     if install_signals:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        # SIGHUP: the terminal closed or the SSH link dropped; stop gracefully (resumable)
+        # rather than die mid-write or leave a server (own session) running
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, runner.on_signal, sig.name)
                 installed.append(sig)

@@ -14,10 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from engine.errors import ServiceError
 from engine.jobs import JobContext, JobOutcome
@@ -25,9 +24,8 @@ from engine.processor.job import run_processing
 from engine.processor.options import ProcessOptions
 from engine.processor.plan import Plan
 from engine.server import ServerHandle, ServerOptions
+from engine.server.job import record_failure, startup_ticker
 
-#: log tail lines saved in the failure event
-TAIL_IN_EVENT = 60
 #: ``--serve --api-key-file``: the CLI puts the key in this variable of its own process for the
 #: launcher (which reads keys from the environment only, never argv); dropped once it is read so
 #: the server's environment does not keep a second copy
@@ -51,8 +49,7 @@ def make_serve_process_job(options: ProcessOptions, serve: ServeSettings, plan: 
     """
 
     async def serve_process_job(ctx: JobContext) -> JobOutcome:
-        with _stop_on_hangup(ctx):
-            return await _run(ctx, options, serve, plan)
+        return await _run(ctx, options, serve, plan)
 
     return serve_process_job
 
@@ -80,11 +77,11 @@ async def _run(ctx: JobContext, options: ProcessOptions, serve: ServeSettings, p
         ctx.set_figures(served=info)
         if handle.spec is not None:
             ctx.event("server_launch", argv=handle.spec.argv, url=handle.url)
-        ticker = asyncio.create_task(_elapsed_ticker(ctx, handle))
+        ticker = asyncio.create_task(startup_ticker(ctx, handle, "server_startup_s"))
         try:
             await handle.wait_ready(stop_event=ctx.stop_event)
         except ServiceError:
-            _record_failure(ctx, handle)
+            record_failure(ctx, handle)
             raise
         finally:
             ticker.cancel()
@@ -124,7 +121,7 @@ async def _process_while_up(ctx: JobContext, handle: ServerHandle, processing: A
                 await work
             code = handle.exited()
             failure = handle.fail(f"server exited with code {code} while processing")
-            _record_failure(ctx, handle)
+            record_failure(ctx, handle)
             raise ServiceError(f"{failure.message}; answers so far are kept: rerun the same command to resume")
         return work.result()
     finally:
@@ -180,32 +177,3 @@ async def _stop(ctx: JobContext, handle: ServerHandle) -> str | None:
     return survivors
 
 
-def _record_failure(ctx: JobContext, handle: ServerHandle) -> None:
-    failure = handle.failure
-    if failure is None:
-        return
-    ctx.event("server_log_tail", lines=failure.tail[-TAIL_IN_EVENT:],
-              cause=failure.diagnosis.cause if failure.diagnosis else None)
-    ctx.set_figures(failure_cause=failure.diagnosis.cause if failure.diagnosis else "unknown")
-
-
-async def _elapsed_ticker(ctx: JobContext, handle: ServerHandle) -> None:
-    while True:
-        await asyncio.sleep(1.0)
-        ctx.set_figures(server_startup_s=round(handle.elapsed(), 1))
-
-
-@contextlib.contextmanager
-def _stop_on_hangup(ctx: JobContext) -> Iterator[None]:
-    """A closed terminal (SIGHUP) stops the run and its server like SIGTERM does; without this
-    the process dies of the hang-up and leaves the server (its own session) running."""
-    loop = asyncio.get_running_loop()
-    installed = False
-    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-        loop.add_signal_handler(signal.SIGHUP, ctx.request_stop, "signal SIGHUP")
-        installed = True
-    try:
-        yield
-    finally:
-        if installed:
-            loop.remove_signal_handler(signal.SIGHUP)

@@ -7,13 +7,12 @@ the cleanup for a console or job that was SIGKILLed and left its server running.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import httpx
 
@@ -48,8 +47,7 @@ def make_serve_job(opts: ServerOptions, notify: Callable[[str], None] | None = N
                 notify(f"server: {name} ({elapsed:.1f}s)")
 
         kind = "attached" if opts.attach_url else opts.engine
-        with _stop_on_hangup(ctx):
-            return await _serve(ctx, kind, on_phase)
+        return await _serve(ctx, kind, on_phase)
 
     async def _serve(ctx: JobContext, kind: str, on_phase: Callable[[str, float], None]) -> JobOutcome:
         async with launch_server(opts, run_path=ctx.run.path, on_phase=on_phase) as server:
@@ -68,11 +66,11 @@ def make_serve_job(opts: ServerOptions, notify: Callable[[str], None] | None = N
             else:
                 ctx.phase("attaching", server.url)
 
-            ticker = asyncio.create_task(_elapsed_ticker(ctx, server))
+            ticker = asyncio.create_task(startup_ticker(ctx, server))
             try:
                 await server.wait_ready(stop_event=ctx.stop_event)
             except ServiceError:
-                _record_failure(ctx, server)
+                record_failure(ctx, server)
                 raise
             finally:
                 ticker.cancel()
@@ -91,31 +89,15 @@ def make_serve_job(opts: ServerOptions, notify: Callable[[str], None] | None = N
     return serve_job
 
 
-@contextlib.contextmanager
-def _stop_on_hangup(ctx: JobContext) -> Iterator[None]:
-    """A closed terminal or dropped SSH link (SIGHUP) stops the server like SIGTERM does.
-
-    Without this the console dies of the hang-up and leaves the server (own session) running.
-    """
-    loop = asyncio.get_running_loop()
-    installed = False
-    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-        loop.add_signal_handler(signal.SIGHUP, ctx.request_stop, "signal SIGHUP")
-        installed = True
-    try:
-        yield
-    finally:
-        if installed:
-            loop.remove_signal_handler(signal.SIGHUP)
-
-
-async def _elapsed_ticker(ctx: JobContext, server: ServerHandle) -> None:
+async def startup_ticker(ctx: JobContext, server: ServerHandle, figure: str = "startup_elapsed_s") -> None:
+    """Keep ``figures[figure]`` at the seconds since launch while a server starts (cancel when ready)."""
     while True:
         await asyncio.sleep(1.0)
-        ctx.set_figures(startup_elapsed_s=round(server.elapsed(), 1))
+        ctx.set_figures(**{figure: round(server.elapsed(), 1)})
 
 
-def _record_failure(ctx: JobContext, server: ServerHandle) -> None:
+def record_failure(ctx: JobContext, server: ServerHandle) -> None:
+    """Put a failed server's log tail in an event and its diagnosed cause in the figures."""
     failure = server.failure
     if failure is None:
         return
@@ -133,7 +115,7 @@ async def _serve_loop(ctx: JobContext, server: ServerHandle) -> None:
             code = server.exited()
             if code is not None:
                 failure = server.fail(f"server exited with code {code} while serving")
-                _record_failure(ctx, server)
+                record_failure(ctx, server)
                 raise ServiceError(failure.message)
             server.follow_log()
             if server.process is not None and server.process.refresh_descendants():

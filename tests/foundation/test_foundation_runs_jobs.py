@@ -248,3 +248,15 @@ def test_rollout_stop_cancels_a_running_job(workspace: Path, rollout_cmd, child_
     assert proc.returncode == 130
     again = subprocess.run([*rollout_cmd, "stop", run.run_id], env=child_env, capture_output=True, text=True)
     assert again.returncode == 2 and "is not running (status cancelled)" in again.stderr
+
+
+def test_hangup_stops_gracefully_like_sigterm(workspace: Path, rollout_cmd, child_env) -> None:
+    # a closed terminal or dropped SSH link must not kill a job mid-write
+    proc = start_demo(rollout_cmd, child_env, "--items", "1000", "--delay", "0.1")
+    run = the_run(workspace)
+    wait_for(lambda: run.read_state().get("counters", {}).get("done", 0) >= 3)
+    proc.send_signal(signal.SIGHUP)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert run.read_state()["status"] == "cancelled"
+    assert any(e["type"] == "stopping" and "SIGHUP" in e["reason"] for e in run.read_events())
