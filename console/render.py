@@ -43,9 +43,8 @@ def state_view(run_id: str, state: dict[str, Any], events: list[dict[str, Any]] 
     grid.add_row("tokens in", fmt.count(tok.get("prompt", 0)), "tokens out", fmt.count(tok.get("completion", 0)))
     grid.add_row("cost", fmt.cost(state.get("cost_usd")), "projected", fmt.cost(state.get("cost_projected_usd")))
     grid.add_row("ETA", fmt.duration(state.get("eta_s")), "", "")
-    figures = state.get("figures") or {}
-    for key in sorted(k for k, v in figures.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool))[:8]:
-        grid.add_row(key, str(figures[key]), "", "")
+    for label, value in figure_rows(state.get("figures") or {}):
+        grid.add_row(label, value, "", "")
     parts: list[Any] = [head, bar, grid]
     for alert in state.get("alerts") or []:
         style = "bold red" if alert.get("severity") == "critical" else "yellow"
@@ -53,6 +52,51 @@ def state_view(run_id: str, state: dict[str, Any], events: list[dict[str, Any]] 
     for ev in (events or [])[-5:]:
         parts.append(Text(event_line(ev), style="dim"))
     return Group(*parts)
+
+
+#: figures shown first in the live view, with their labels (others follow, up to MAX_FIGURE_ROWS)
+KEY_FIGURES = (
+    ("url", "url"), ("endpoint", "endpoint"), ("req_per_s", "req/s"), ("latency_p50_s", "latency p50 s"),
+    ("latency_p95_s", "latency p95 s"), ("error_rate_recent", "error rate (last 200)"),
+    ("cost_per_1k_requests_usd", "cost / 1k req"), ("cost_per_instance_usd", "cost / instance"),
+    ("tests_per_s", "tests/s"), ("pass_rate", "pass rate"), ("checkpoint", "checkpoint"),
+)
+#: nested server metrics (serve runs: figures.metrics; processing runs: figures.server)
+SERVER_FIGURES = (("running_reqs", "running"), ("queued_reqs", "queued"), ("token_usage", "KV usage"),
+                  ("gen_throughput", "gen tok/s"), ("cache_hit_rate", "cache hit"), ("ttft_p50_s", "TTFT p50 s"))
+MAX_FIGURE_ROWS = 12
+
+
+def figure_rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, value) rows of a job's figures: the well-known ones first, then other scalars."""
+    rows: list[tuple[str, str]] = []
+    shown: set[str] = set()
+    for key, label in KEY_FIGURES:
+        value = figures.get(key)
+        if value is not None and not isinstance(value, (dict, list)):
+            rows.append((label, _scalar(key, value)))
+            shown.add(key)
+    server = figures.get("server") if isinstance(figures.get("server"), dict) else figures.get("metrics")
+    if isinstance(server, dict):
+        parts = [f"{label} {_scalar(key, server[key])}" for key, label in SERVER_FIGURES if server.get(key) is not None]
+        if parts:
+            rows.append(("server", "  ".join(parts)))
+    for key in sorted(figures):
+        value = figures[key]
+        if key in shown or isinstance(value, (dict, list, bool)) or value is None:
+            continue
+        rows.append((key, _scalar(key, value)))
+    return rows[:MAX_FIGURE_ROWS]
+
+
+def _scalar(key: str, value: Any) -> str:
+    if isinstance(value, float):
+        if key.endswith("_usd"):
+            return fmt.cost(value)
+        if "rate" in key or key in ("token_usage", "pass_rate"):
+            return f"{value:.1%}" if value <= 1 else f"{value:,.2f}"
+        return f"{value:,.3f}" if value < 100 else f"{value:,.0f}"
+    return str(value)
 
 
 def event_line(ev: dict[str, Any]) -> str:
