@@ -86,6 +86,9 @@ def plain_state_line(state: dict[str, Any]) -> str:
     parts.append(f"eta={duration(state.get('eta_s'))}")
     if state.get("phase"):
         parts.append(f"phase={state['phase']}")
+    url = (state.get("figures") or {}).get("url")
+    if url:
+        parts.append(f"url={url}")
     alerts = state.get("alerts") or []
     if alerts:
         parts.append("alerts=" + ",".join(a.get("name", "?") for a in alerts))
