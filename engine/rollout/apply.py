@@ -167,20 +167,27 @@ def apply_edits(
     edits: Iterable[Edit],
     file_text: Callable[[str], str | None],
     resolve_path: Callable[[str], str | None] = lambda p: p,
-    mentioned: Iterable[str] = (),
+    mentioned: Iterable[str] | Callable[[], Iterable[str]] = (),
 ) -> ApplyResult:
     """Apply every edit to the files it names; ``file_text(path)`` gives a file's original text.
 
     ``resolve_path`` maps a header path onto the repository's (e.g. a path missing its first-level
-    folder); ``mentioned`` are file names from the answer's prose, used only to place header-less
-    blocks whose SEARCH text identifies a single file.
+    folder); ``mentioned`` are file names from the answer's prose (or a function giving them, called
+    only if a block lacks a header), used only to place header-less blocks whose SEARCH text
+    identifies a single file.
     """
     result = ApplyResult()
-    candidates: list[str] = []
-    for m in mentioned:
-        p = resolve_path(m)
-        if p is not None and p not in candidates:
-            candidates.append(p)
+    resolved: list[str] | None = None
+
+    def candidates() -> list[str]:
+        nonlocal resolved
+        if resolved is None:
+            resolved = []
+            for m in (mentioned() if callable(mentioned) else mentioned):
+                p = resolve_path(m)
+                if p is not None and p not in resolved:
+                    resolved.append(p)
+        return resolved
 
     def current(path: str) -> str | None:
         if path in result.new_contents:
@@ -198,7 +205,7 @@ def apply_edits(
             continue
         path = None
         if edit.path is None:
-            fits = [c for c in candidates if (t := current(c)) is not None and _count_matches(t, edit.search) == 1]
+            fits = [c for c in candidates() if (t := current(c)) is not None and _count_matches(t, edit.search) == 1]
             if len(fits) != 1:
                 result.outcomes.append(EditOutcome(
                     edit.index, None, False, reason="missing_file_header",

@@ -33,6 +33,18 @@ def split_lines(text: str) -> list[str]:
     return lines
 
 
+def common_ends(a: list[str], b: list[str]) -> tuple[int, int]:
+    """``(head, tail)``: how many leading and trailing lines ``a`` and ``b`` share (not overlapping)."""
+    limit = min(len(a), len(b))
+    head = 0
+    while head < limit and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < limit - head and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    return head, tail
+
+
 def _range(start: int, length: int) -> str:
     # difflib's _format_range_unified: 1-based start; an empty range names the line before it
     beginning = start + 1
@@ -80,9 +92,15 @@ class _AnchoredMatcher(difflib.SequenceMatcher):
     big). The output is an ordinary, valid line diff; it is checked by parsing it back."""
 
     def __init__(self, a: list[str], b: list[str]) -> None:
+        self._ops: list[tuple[str, int, int, int, int]] | None = None
         super().__init__(None, a, b, autojunk=False)
 
     def get_opcodes(self) -> list[tuple[str, int, int, int, int]]:  # type: ignore[override]
+        if self._ops is None:
+            self._ops = self._anchored_opcodes()
+        return self._ops
+
+    def _anchored_opcodes(self) -> list[tuple[str, int, int, int, int]]:
         a, b = self.a, self.b
         count_a: dict[str, int] = {}
         for line in a:
@@ -94,7 +112,9 @@ class _AnchoredMatcher(difflib.SequenceMatcher):
             pos_b[line] = j
         pairs = [(i, pos_b[line]) for i, line in enumerate(a)
                  if count_a[line] == 1 and count_b.get(line) == 1]
-        anchors = _lis_pairs(pairs) + [(len(a), len(b))]
+        js = [j for _, j in pairs]
+        # edits rarely move lines: then every unique pair is in order and the LIS is all of them
+        anchors = pairs if js == sorted(js) else _lis_pairs(pairs)
         ops: list[tuple[str, int, int, int, int]] = []
 
         def add(tag: str, i1: int, i2: int, j1: int, j2: int) -> None:
@@ -105,8 +125,16 @@ class _AnchoredMatcher(difflib.SequenceMatcher):
             else:
                 ops.append((tag, i1, i2, j1, j2))
 
-        pi = pj = 0
+        # runs of consecutive anchors (ai, bj, length): long unchanged stretches cost one step
+        runs: list[tuple[int, int, int]] = []
         for ai, bj in anchors:
+            if runs and runs[-1][0] + runs[-1][2] == ai and runs[-1][1] + runs[-1][2] == bj:
+                runs[-1] = (runs[-1][0], runs[-1][1], runs[-1][2] + 1)
+            else:
+                runs.append((ai, bj, 1))
+        runs.append((len(a), len(b), 0))
+        pi = pj = 0
+        for ai, bj, length in runs:
             if pi == ai or pj == bj:
                 add("delete" if pj == bj else "insert", pi, ai, pj, bj)
             elif a[pi:ai] == b[pj:bj]:
@@ -115,36 +143,57 @@ class _AnchoredMatcher(difflib.SequenceMatcher):
                 sub = difflib.SequenceMatcher(None, a[pi:ai], b[pj:bj], autojunk=False)
                 for tag, i1, i2, j1, j2 in sub.get_opcodes():
                     add(tag, i1 + pi, i2 + pi, j1 + pj, j2 + pj)
-            if ai < len(a):
-                add("equal", ai, ai + 1, bj, bj + 1)
-            pi, pj = ai + 1, bj + 1
+            if length:
+                add("equal", ai, ai + length, bj, bj + length)
+            pi, pj = ai + length, bj + length
         if not ops:
             ops.append(("equal", 0, len(a), 0, len(b)))
         return ops
 
 
-def file_diff(path: str, old: str, new: str, *, new_file: bool = False, context: int = CONTEXT) -> str:
-    """The ``diff --git`` section turning ``old`` into ``new`` for ``path``; "" when equal."""
-    if old == new and not new_file:
-        return ""
+@dataclass
+class LineDiff:
+    """Two texts as lines and the line diff between them, computed once for the patch text and the
+    syntax check / normalization of the edited file (:mod:`engine.rollout.normalize`)."""
+
+    a: list[str]
+    b: list[str]
+    lo: int  # where the matcher's window starts in both texts
+    matcher: difflib.SequenceMatcher
+
+    def hunks(self) -> list[tuple[int, int, int, int]]:
+        """The changed line ranges ``(i1, i2, j1, j2)`` (``a[i1:i2]`` became ``b[j1:j2]``), in order."""
+        lo = self.lo
+        return [(i1 + lo, i2 + lo, j1 + lo, j2 + lo)
+                for tag, i1, i2, j1, j2 in self.matcher.get_opcodes() if tag != "equal"]
+
+
+def line_diff(old: str, new: str, context: int = CONTEXT) -> LineDiff:
+    """Split ``old`` and ``new`` into lines and match them (only the changed window plus context)."""
     a, b = split_lines(old), split_lines(new)
     # skip the common head and tail (keeping room for context) so difflib sees only the change
-    head = 0
-    limit = min(len(a), len(b))
-    while head < limit and a[head] == b[head]:
-        head += 1
-    tail = 0
-    while tail < limit - head and a[len(a) - 1 - tail] == b[len(b) - 1 - tail]:
-        tail += 1
+    head, tail = common_ends(a, b)
     lo = max(0, head - context)
     a_hi, b_hi = len(a) - max(0, tail - context), len(b) - max(0, tail - context)
-    matcher = _AnchoredMatcher(a[lo:a_hi], b[lo:b_hi])
+    return LineDiff(a, b, lo, _AnchoredMatcher(a[lo:a_hi], b[lo:b_hi]))
+
+
+def file_diff(path: str, old: str, new: str, *, new_file: bool = False, context: int = CONTEXT,
+              diff: LineDiff | None = None) -> str:
+    """The ``diff --git`` section turning ``old`` into ``new`` for ``path``; "" when equal.
+
+    ``diff`` is ``line_diff(old, new)`` when the caller has it already.
+    """
+    if old == new and not new_file:
+        return ""
+    d = diff or line_diff(old, new, context)
+    a, b, lo = d.a, d.b, d.lo
     out = [f"diff --git a/{path} b/{path}\n"]
     if new_file:
         out += ["new file mode 100644\n", "--- /dev/null\n", f"+++ b/{path}\n"]
     else:
         out += [f"--- a/{path}\n", f"+++ b/{path}\n"]
-    for group in matcher.get_grouped_opcodes(context):
+    for group in d.matcher.get_grouped_opcodes(context):
         i1, i2, j1, j2 = group[0][1] + lo, group[-1][2] + lo, group[0][3] + lo, group[-1][4] + lo
         out.append(f"@@ -{_range(i1, i2 - i1)} +{_range(j1, j2 - j1)} @@\n")
         for tag, s1, s2, t1, t2 in group:

@@ -2,8 +2,11 @@
 
 Two patches are equivalent when they differ only in comments, docstrings, blank lines or
 formatting: each edited file is parsed, its docstrings removed and ``ast.unparse``-d, and the
-normalized original and new texts are diffed again. Files whose normalized texts are equal drop
-out, so a comment-only patch normalizes to "".
+normalized original and new texts are compared. Files whose normalized texts are equal drop
+out, so a comment-only patch normalizes to "". :func:`normalize_patch` states this as Agentless
+does (the normalized texts diffed again); stage 3 gets the same grouping much cheaper from
+:class:`engine.rollout.analyzer.PythonAnalyzer`, which also syntax-checks the edited files: per-file normalized changes
+computed from the changed regions only, hashed together by its :func:`normalized_key`.
 
 Voting, per instance: valid samples are grouped by normalized patch; the biggest group wins,
 ties go to the group whose first member came in the earliest pass, and the prediction is that

@@ -10,7 +10,8 @@ Python files syntax-checked in-process (bug fixer); or a reproduction test extra
 * ``output_<pass>_processed.jsonl`` Agentless fields (model_name_or_path, instance_id, model_patch,
   raw_model_patch, original_file_content, edited_files, new_file_content) + custom_id, status, reason
 * ``failures.jsonl``                instance_id, custom_id, reason, detail (empty samples too)
-* ``progress.jsonl``                one line per finished sample: what a rerun skips (resume)
+* ``progress.jsonl``                one line per finished sample: what a rerun skips (resume), with
+  its status and vote keys (raw patch, normalized patch)
 * ``predictions.jsonl``             one SWE-bench prediction per instance (instance_id,
   model_name_or_path, model_patch; the test writer adds test_patch, test_func_name), by majority
   vote over normalized patches (:mod:`engine.rollout.normalize`), rewritten atomically at the end
@@ -27,14 +28,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hashlib
 import multiprocessing
 import os
 import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,15 +54,10 @@ from engine.batchio import (
 from engine.errors import InputError
 from engine.jobs import JobContext, JobOutcome
 from engine.rollout.apply import apply_edits
-from engine.rollout.diffs import check_patch, file_diff, syntax_error
+from engine.rollout.diffs import check_patch, file_diff, line_diff
 from engine.rollout.edits import mentioned_paths, parse_edits
-from engine.rollout.normalize import (
-    Candidate,
-    majority_vote,
-    normalize_code,
-    normalize_patch,
-    patch_key,
-)
+from engine.rollout.analyzer import PythonAnalyzer, normalized_key
+from engine.rollout.normalize import Candidate, majority_vote, patch_key
 from engine.rollout.reasoning import split_reasoning
 from engine.rollout.structure import RepoStructure, is_file_node, load_structure
 from engine.rollout.testwriter import Step1Choice, choose_test_file, extract_test
@@ -72,8 +67,6 @@ ROLES = ("bugfixer", "testwriter")
 CHUNK = 16
 #: structures kept per worker process
 STRUCTURE_CACHE = 32
-#: syntax verdicts remembered per worker (by file-text hash)
-SYNTAX_MEMO = 4096
 
 
 @dataclass
@@ -106,6 +99,8 @@ class SampleOutcome:
     patch_key: str
     model: str
     processed_line: bytes
+    #: the normalized patch's vote key ("" = comments/formatting only); None = not computed here
+    norm_key: str | None = None
 
 
 @dataclass
@@ -121,15 +116,18 @@ class BugfixResult:
     original_file_content: list[str] = field(default_factory=list)
     new_file_content: list[str] = field(default_factory=list)
     edits: list[dict[str, Any]] = field(default_factory=list)
+    #: vote key of the normalized patch, set on valid samples ("" = comments/formatting only)
+    norm_key: str | None = None
 
 
 def extract_bugfix(resp: BatchResponse, structure: RepoStructure | None,
-                   check_syntax: Callable[[str, str], str | None] = syntax_error) -> BugfixResult:
+                   analyzer: PythonAnalyzer | None = None) -> BugfixResult:
     """Extract one bug-fixer sample: edits → applied files → checked diff (see module docstring).
 
-    ``check_syntax(path, text)`` returns why ``text`` is not valid Python, or None (a memoizing
-    wrapper of :func:`engine.rollout.diffs.syntax_error` in the workers).
+    ``analyzer`` syntax-checks and normalizes the edited files; a worker keeps one so each original
+    file is parsed once (every new text is still checked, see :class:`PythonAnalyzer`).
     """
+    analyzer = analyzer or PythonAnalyzer()
     if not resp.ok:
         msg = (resp.error or {}).get("message") if resp.error else f"status {resp.status_code}"
         return BugfixResult("failed", "step2_request_failed", str(msg))
@@ -142,16 +140,16 @@ def extract_bugfix(resp: BatchResponse, structure: RepoStructure | None,
     parsed = parse_edits(split.answer)
     if not parsed.edits:
         return BugfixResult("empty", "no_edits", "no SEARCH/REPLACE block in the answer")
-    applied = apply_edits(parsed.edits, structure.file_text, structure.resolve_path, mentioned_paths(split.answer))
+    applied = apply_edits(parsed.edits, structure.file_text, structure.resolve_path,
+                          functools.partial(mentioned_paths, split.answer))
     edits = [dict(e.to_dict(), **{k: v for k, v in o.to_dict().items() if k != "index"})
              for e, o in zip(parsed.edits, applied.outcomes)]
     changed = applied.changed_paths
     originals = [applied.originals.get(p, "") for p in changed]
     news = [applied.new_contents[p] for p in changed]
-    raw_patch = "".join(
-        file_diff(p, applied.originals.get(p, ""), applied.new_contents[p], new_file=p in applied.new_files)
-        for p in changed
-    )
+    diffs = [line_diff(old, new) for old, new in zip(originals, news)]  # shared by patch and checks
+    raw_patch = "".join(file_diff(p, old, new, new_file=p in applied.new_files, diff=d)
+                        for p, old, new, d in zip(changed, originals, news, diffs))
     result = BugfixResult("valid", None, "", raw_patch, raw_patch, changed, originals, news, edits)
     if applied.failures:
         first = applied.failures[0]
@@ -160,16 +158,20 @@ def extract_bugfix(resp: BatchResponse, structure: RepoStructure | None,
     if not changed:
         result.status, result.reason, result.detail = "empty", "no_change", "the edits leave every file as it was"
         return result
-    for path, old, new in zip(changed, originals, news):
-        if path.endswith(".py") and (err := check_syntax(path, new)) is not None:
-            # files that never parsed (Python 2 code) cannot be held to it
-            if old and check_syntax(path, old) is not None:
-                continue
-            result.status, result.reason, result.detail, result.model_patch = "failed", "syntax_error", f"{path}: {err}", ""
+    changes = []
+    for path, old, new, d in zip(changed, originals, news, diffs):
+        verdict = analyzer.analyze(path, old, new, d)
+        # files that never parsed (Python 2 code) cannot be held to it
+        if path.endswith(".py") and verdict.error is not None and not (old and not verdict.original_parses):
+            result.status, result.reason, result.detail = "failed", "syntax_error", f"{path}: {verdict.error}"
+            result.model_patch = ""
             return result
+        changes.append((path, verdict.change))
     check = check_patch(raw_patch, changed)
     if check.problem:
         result.status, result.reason, result.detail, result.model_patch = "failed", "diff_check_failed", check.problem, ""
+        return result
+    result.norm_key = normalized_key(changes)
     return result
 
 
@@ -211,19 +213,8 @@ class Extractor:
         # passes of an instance arrive together or round-robin over a batch of instances; slimmed
         # structures (file texts only) are small enough to keep a few dozen per worker
         self.structure = functools.lru_cache(maxsize=STRUCTURE_CACHE)(self._load_structure)
-        self._syntax_memo: dict[str, str | None] = {}
-        self._norm_memo: dict[str, str] = {}
-
-    def check_syntax(self, path: str, text: str) -> str | None:
-        """:func:`syntax_error`, compiled once per distinct file text (passes often repeat an answer)."""
-        key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
-        if key in self._syntax_memo:
-            return self._syntax_memo[key]
-        verdict = syntax_error(path, text)
-        if len(self._syntax_memo) >= SYNTAX_MEMO:
-            self._syntax_memo.pop(next(iter(self._syntax_memo)))
-        self._syntax_memo[key] = verdict
-        return verdict
+        # parses each original file once; every new file text is still checked on its own
+        self.analyzer = PythonAnalyzer()
 
     def _load_structure(self, instance_id: str) -> RepoStructure | None:
         try:
@@ -235,21 +226,19 @@ class Extractor:
         return structure
 
     def normalized_key(self, instance_id: str, custom_id: str) -> str:
-        """The sample's normalized patch as a short key ("" when it normalizes to nothing)."""
+        """The sample's normalized patch as a vote key, from its sample file ("" when it normalizes
+        to nothing). For samples recorded without one (the test writer, older progress files)."""
         rec = orjson.loads((self.samples_dir / _sample_filename(custom_id)).read_bytes())
+        if "new_file_content" not in rec:  # cannot happen with progress written by this version
+            return patch_key(rec.get("model_patch") or rec.get("test_patch") or "")
         structure = self.structure(instance_id)
         news = dict(zip(rec.get("edited_files") or [], rec.get("new_file_content") or []))
-        originals = {p: (structure.file_text(p) or "") if structure is not None else "" for p in news}
-        norm = normalize_patch(originals, news, self._normalized_original)
-        return patch_key(norm) if norm.strip() else ""
-
-    def _normalized_original(self, path: str, text: str) -> str:
-        key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
-        if key not in self._norm_memo:
-            if len(self._norm_memo) >= STRUCTURE_CACHE:
-                self._norm_memo.pop(next(iter(self._norm_memo)))
-            self._norm_memo[key] = normalize_code(text)
-        return self._norm_memo[key]
+        changes = []
+        for path, new in news.items():
+            old = (structure.file_text(path) or "") if structure is not None else ""
+            if old != new:
+                changes.append((path, self.analyzer.analyze(path, old, new).change))
+        return normalized_key(changes)
 
     def _step1_choice(self, instance_id: str, structure: RepoStructure) -> Step1Choice | None:
         if self.step1 is None:
@@ -279,7 +268,7 @@ class Extractor:
                     choice = self._step1_choice(iid, structure) if structure is not None else None
                     result: Any = extract_test(resp, structure, choice)
                 else:
-                    result = extract_bugfix(resp, structure, self.check_syntax)
+                    result = extract_bugfix(resp, structure, self.analyzer)
             finally:
                 if timer:
                     signal.setitimer(signal.ITIMER_REAL, 0)
@@ -307,7 +296,10 @@ class Extractor:
         if result is not None:
             rec["edits"] = result.edits
             rec["edited_files"] = result.edited_files
-            rec["new_file_content"] = result.new_file_content
+            if self.role == "testwriter":
+                # the vote normalizes test-writer samples from here; a bug fixer's whole new files
+                # are in output_<pass>_processed.jsonl already (and its vote key in progress.jsonl)
+                rec["new_file_content"] = result.new_file_content
             if self.role == "testwriter":
                 rec.update(test_patch=result.test_patch, raw_test_patch=result.raw_test_patch,
                            test_func_name=result.test_func_name)
@@ -344,8 +336,9 @@ class Extractor:
             new_file_content=result.new_file_content if result is not None else [],
             custom_id=cid, status=status, reason=reason,
         )
+        norm_key = result.norm_key if isinstance(result, BugfixResult) and status == "valid" else None
         return SampleOutcome(cid, iid, pass_index, status, reason, detail, patch_key(patch) if patch else "", model,
-                             orjson.dumps(processed))
+                             orjson.dumps(processed), norm_key)
 
 
 _WORKER: Extractor | None = None
@@ -442,9 +435,12 @@ class _Vote:
         self.keys: dict[str, str] = {}
         self.local = Extractor(opts.role, opts.repostructure_dir, opts.save_dir, None, 0, opts.model_name)
 
-    def add(self, iid: str, pass_index: int, cid: str, status: str, key: str, model: str) -> None:
+    def add(self, iid: str, pass_index: int, cid: str, status: str, key: str, model: str,
+            norm_key: str | None = None) -> None:
         self.by_instance.setdefault(iid, []).append(Candidate(pass_index, cid, status, key))
         self.models.setdefault(iid, model)
+        if norm_key is not None:
+            self.keys[cid] = norm_key
 
     def _sample(self, cid: str) -> dict[str, Any]:
         return orjson.loads((self.samples_dir / _sample_filename(cid)).read_bytes())
@@ -458,7 +454,7 @@ class _Vote:
             for c in valid:
                 firsts.setdefault(c.patch_key, c.custom_id)
             if len(firsts) > 1:
-                out += [(iid, cid) for cid in firsts.values()]
+                out += [(iid, cid) for cid in firsts.values() if cid not in self.keys]
         return out
 
     def _normalized(self, iid: str, cand: Candidate) -> str:
@@ -543,7 +539,7 @@ def make_extract_job(opts: ExtractOptions):
                 continue
             order.setdefault(entry["instance_id"], None)
             vote.add(entry["instance_id"], int(entry.get("pass") or 0), cid, entry["status"],
-                     entry.get("patch_key") or "", entry.get("model") or "unknown")
+                     entry.get("patch_key") or "", entry.get("model") or "unknown", entry.get("norm_key"))
         resumed = len(done)
         ctx.set_total(_count_lines(input_path))
         if resumed:
@@ -569,11 +565,13 @@ def make_extract_job(opts: ExtractOptions):
                 failures.write({"instance_id": out.instance_id, "custom_id": out.custom_id, "status": out.status,
                                 "reason": out.reason, "detail": out.detail})
             progress.write({"custom_id": out.custom_id, "instance_id": out.instance_id, "pass": out.pass_index,
-                            "status": out.status, "reason": out.reason, "patch_key": out.patch_key, "model": out.model})
+                            "status": out.status, "reason": out.reason, "patch_key": out.patch_key, "model": out.model,
+                            "norm_key": out.norm_key})
             tally.add(out.status, out.reason)
             if out.reason != "malformed_line":  # no instance to speak of
                 order.setdefault(out.instance_id, None)
-                vote.add(out.instance_id, out.pass_index, out.custom_id, out.status, out.patch_key, out.model)
+                vote.add(out.instance_id, out.pass_index, out.custom_id, out.status, out.patch_key, out.model,
+                         out.norm_key)
             ctx.advance(ok=1 if out.status == "valid" else 0, failed=0 if out.status == "valid" else 1)
 
         def chunks() -> Iterator[list[tuple[int, bytes]]]:
@@ -691,7 +689,11 @@ def _mp_context() -> multiprocessing.context.BaseContext:
     threaded process can copy a lock some other thread holds."""
     if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("forkserver")
+    ctx = multiprocessing.get_context("forkserver")
+    # the server imports this module once (when it starts), so each pool's workers fork ready
+    # instead of importing it again: ~0.15 s per pool otherwise. "__main__" is the default list.
+    ctx.set_forkserver_preload(["__main__", __name__])
+    return ctx
 
 
 async def _normalize_in_pool(workers: int, worker_args: tuple[Any, ...], pending: list[tuple[str, str]]) -> dict[str, str]:
