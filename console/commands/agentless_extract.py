@@ -6,11 +6,10 @@ Flags keep the seed's underscore spellings (``--input_file``) and take hyphenate
 
 from __future__ import annotations
 
-from enum import Enum
 
 import typer
 
-from console.commands.agentless import agentless_app
+from console.commands.agentless import Role, agentless_app, seed_option
 from console.jobrun import run_in_foreground
 from console.output import CliState
 from engine.errors import ExitCode
@@ -18,34 +17,20 @@ from engine.rollout.predictions import validate_predictions
 from engine.rollout.stage3 import ExtractOptions, make_extract_job
 
 
-class ExtractRole(str, Enum):
-    bugfixer = "bugfixer"
-    testwriter = "testwriter"
-
-
-def _opt(default, *names: str, **kw):
-    """An option under its underscore spelling plus the hyphenated alias."""
-    flags = list(names)
-    for n in names:
-        if "_" in n and n.startswith("--"):
-            flags.append(n.replace("_", "-"))
-    return typer.Option(default, *dict.fromkeys(flags), **kw)
-
-
 @agentless_app.command("extract")
 def extract_cmd(
     ctx: typer.Context,
-    role: ExtractRole = _opt(ExtractRole.bugfixer, "--role", help="bugfixer (SEARCH/REPLACE → patches) or testwriter (reproduction tests)."),  # noqa: B008
-    input_file: str = _opt(..., "--input_file", help="Step-2 responses (OpenAI Batch output JSONL)."),
-    repostructure_dir: str = _opt(..., "--repostructure_dir", help="Folder of Agentless structure files <instance_id>.json."),
-    save_dir: str = _opt(..., "--save_dir", help="Output folder (samples/, output_<pass>_processed.jsonl, predictions.jsonl, failures.jsonl)."),
-    dataset: str | None = _opt(None, "--dataset", help="Only instances of this dataset (hub name, parquet/JSON/JSONL file, saved folder)."),
-    split: str = _opt("test", "--split", help="Dataset split."),
-    step1_file: str | None = _opt(None, "--step1_file", help="Test writer: the step-1 responses naming the test file to edit."),
-    passk: int | None = _opt(None, "--passk", min=1, help="Passes per instance: output files for passes 0..K-1; later passes are skipped."),
-    num_workers: int = _opt(2, "--num_workers", min=0, help="Worker processes (0: in this process)."),
-    item_timeout: float = _opt(30.0, "--item_timeout", min=0.0, help="Seconds allowed per sample (0: no limit)."),
-    model_name: str | None = _opt(None, "--model_name", help="model_name_or_path in predictions (default: the responses' model)."),
+    role: Role = seed_option(Role.bugfixer, "--role", help="bugfixer (SEARCH/REPLACE → patches) or testwriter (reproduction tests)."),  # noqa: B008
+    input_file: str = seed_option(..., "--input_file", help="Step-2 responses (OpenAI Batch output JSONL)."),
+    repostructure_dir: str = seed_option(..., "--repostructure_dir", help="Folder of Agentless structure files <instance_id>.json."),
+    save_dir: str = seed_option(..., "--save_dir", help="Output folder (samples/, output_<pass>_processed.jsonl, predictions.jsonl, failures.jsonl)."),
+    dataset: str | None = seed_option(None, "--dataset", help="Only instances of this dataset (hub name, parquet/JSON/JSONL file, saved folder)."),
+    split: str = seed_option("test", "--split", help="Dataset split."),
+    step1_file: str | None = seed_option(None, "--step1_file", help="Test writer: the step-1 responses naming the test file to edit."),
+    passk: int | None = seed_option(None, "--passk", min=1, help="Passes per instance: output files for passes 0..K-1; later passes are skipped."),
+    num_workers: int = seed_option(2, "--num_workers", min=0, help="Worker processes (0: in this process)."),
+    item_timeout: float = seed_option(30.0, "--item_timeout", min=0.0, help="Seconds allowed per sample (0: no limit)."),
+    model_name: str | None = seed_option(None, "--model_name", help="model_name_or_path in predictions (default: the responses' model)."),
     plain: bool = typer.Option(False, "--plain", help="Plain progress lines even on a terminal."),
 ) -> None:
     """Turn step-2 answers into patches or reproduction tests, and one voted prediction per instance."""

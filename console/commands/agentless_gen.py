@@ -14,18 +14,13 @@ from typing import List, Optional
 
 import typer
 
-from console.commands.agentless import agentless_app
+from console.commands.agentless import Role, agentless_app, seed_option
 from console.jobrun import run_in_foreground
 from console.output import CliState
 from engine.errors import InputError
 from engine.rollout.requests import SamplingConfig
 
 _EXTRA = {"allow_extra_args": True}
-
-
-class Role(str, Enum):
-    bugfixer = "bugfixer"
-    testwriter = "testwriter"
 
 
 class ThinkingStyle(str, Enum):
@@ -38,15 +33,6 @@ class TempPolicy(str, Enum):
     auto = "auto"
     greedy_first = "greedy-first"
     uniform = "uniform"
-
-
-def _opt(default, *names: str, **kw):
-    """An option with the seed's underscore spelling first and the hyphenated alias."""
-    flags = list(names)
-    for n in names:
-        if "_" in n and n.startswith("--"):
-            flags.append(n.replace("_", "-"))
-    return typer.Option(default, *dict.fromkeys(flags), **kw)
 
 
 def _instance_ids(ctx: typer.Context, ids: Optional[List[str]]) -> list[str]:
@@ -73,29 +59,29 @@ def _check_dir(path: str, flag: str) -> None:
 
 
 # shared option declarations (Typer reads defaults from the signature, so they are repeated per command)
-ROLE = _opt(Role.bugfixer, "--role", help="bugfixer (files to edit → SEARCH/REPLACE repair) or testwriter (test files → reproduction test).")
-DATASET = _opt("princeton-nlp/SWE-bench_Lite", "--dataset", help="Hub name, local parquet/JSON/JSONL file, or saved dataset folder.")
-SPLIT = _opt("test", "--split", help="Dataset split (hub names and saved DatasetDicts).")
-STRUCT = _opt(..., "--repostructure_dir", help="Folder of Agentless structure files <instance_id>.json.")
-OUTPUT = _opt(..., "--output_file", help="Request JSONL to write (appended; ids already in it are skipped).")
-MODEL = _opt(..., "--model_name", help="body.model of every request.")
-TEMP = _opt(0.8, "--temp", help="Sampling temperature.")
-PASSK = _opt(1, "--passk", help="Samples per instance; > 1 gives custom_ids <id>__pass<N>.")
-MAXTOK = _opt(4096, "--max_tokens", help="body.max_tokens.")
+ROLE = seed_option(Role.bugfixer, "--role", help="bugfixer (files to edit → SEARCH/REPLACE repair) or testwriter (test files → reproduction test).")
+DATASET = seed_option("princeton-nlp/SWE-bench_Lite", "--dataset", help="Hub name, local parquet/JSON/JSONL file, or saved dataset folder.")
+SPLIT = seed_option("test", "--split", help="Dataset split (hub names and saved DatasetDicts).")
+STRUCT = seed_option(..., "--repostructure_dir", help="Folder of Agentless structure files <instance_id>.json.")
+OUTPUT = seed_option(..., "--output_file", help="Request JSONL to write (appended; ids already in it are skipped).")
+MODEL = seed_option(..., "--model_name", help="body.model of every request.")
+TEMP = seed_option(0.8, "--temp", help="Sampling temperature.")
+PASSK = seed_option(1, "--passk", help="Samples per instance; > 1 gives custom_ids <id>__pass<N>.")
+MAXTOK = seed_option(4096, "--max_tokens", help="body.max_tokens.")
 THINK = typer.Option(None, "--enable_thinking/--disable_thinking", "--enable-thinking/--disable-thinking",
                      help="Ask for thinking, or switch it off, in the request (chat_template_kwargs and top-level "
                      "fields); neither: no thinking fields, the server's default.")
-BUDGET = _opt(None, "--thinking_budget", help="Thinking token budget (sent with the thinking fields).")
-TSTYLE = _opt(ThinkingStyle.both, "--thinking_style", help="Where thinking fields go: both, sglang (chat_template_kwargs) or toplevel.")
-TPOLICY = _opt(TempPolicy.auto, "--temp_policy", help="auto (test writer: pass 0 greedy when passk > 1), greedy-first, uniform.")
-CRLF = _opt(False, "--convert_crlf", help="Turn CRLF line ends of problem statements into LF.")
-IDS = _opt(None, "--instance_ids", help="Only these instance ids (space- or comma-separated, or repeat the flag).")
-IDSFILE = _opt(None, "--instances_file", help="File of instance ids, one per line (or a JSON list).")
-START = _opt(None, "--start_file", help="First instance id of a range (ids sorted as strings, inclusive).")
-END = _opt(None, "--end_file", help="Last instance id of the range (inclusive).")
-WORKERS = _opt(2, "--num_workers", min=1, help="Worker processes for prompt building (1: in-process).")
-MAXPROMPT = _opt(None, "--max_prompt_tokens", help="Skip prompts estimated above this many tokens (failure reason prompt_too_long).")
-FAILURES = _opt(None, "--failures_file", help="Where failures go (default: failures.jsonl beside --output_file).")
+BUDGET = seed_option(None, "--thinking_budget", help="Thinking token budget (sent with the thinking fields).")
+TSTYLE = seed_option(ThinkingStyle.both, "--thinking_style", help="Where thinking fields go: both, sglang (chat_template_kwargs) or toplevel.")
+TPOLICY = seed_option(TempPolicy.auto, "--temp_policy", help="auto (test writer: pass 0 greedy when passk > 1), greedy-first, uniform.")
+CRLF = seed_option(False, "--convert_crlf", help="Turn CRLF line ends of problem statements into LF.")
+IDS = seed_option(None, "--instance_ids", help="Only these instance ids (space- or comma-separated, or repeat the flag).")
+IDSFILE = seed_option(None, "--instances_file", help="File of instance ids, one per line (or a JSON list).")
+START = seed_option(None, "--start_file", help="First instance id of a range (ids sorted as strings, inclusive).")
+END = seed_option(None, "--end_file", help="Last instance id of the range (inclusive).")
+WORKERS = seed_option(2, "--num_workers", min=1, help="Worker processes for prompt building (1: in-process).")
+MAXPROMPT = seed_option(None, "--max_prompt_tokens", help="Skip prompts estimated above this many tokens (failure reason prompt_too_long).")
+FAILURES = seed_option(None, "--failures_file", help="Where failures go (default: failures.jsonl beside --output_file).")
 PLAIN = typer.Option(False, "--plain", help="Plain progress lines even on a terminal.")
 
 
@@ -140,7 +126,7 @@ def gen_step1_cmd(
 @agentless_app.command("gen-step2", context_settings=_EXTRA)
 def gen_step2_cmd(
     ctx: typer.Context,
-    input_file: str = _opt(..., "--input_file", help="Step-1 responses (OpenAI Batch output JSONL)."),
+    input_file: str = seed_option(..., "--input_file", help="Step-1 responses (OpenAI Batch output JSONL)."),
     role: Role = ROLE, dataset: str = DATASET, split: str = SPLIT, repostructure_dir: str = STRUCT,
     output_file: str = OUTPUT, model_name: str = MODEL, temp: float = TEMP, passk: int = PASSK,
     max_tokens: int = MAXTOK, enable_thinking: Optional[bool] = THINK, thinking_budget: Optional[int] = BUDGET,
@@ -175,11 +161,11 @@ def gen_step2_cmd(
 @agentless_app.command("gen-repair")
 def gen_repair_cmd(
     ctx: typer.Context,
-    loc_file: str = _opt(..., "--loc_file", help="Agentless loc_outputs.jsonl (found_files, found_edit_locs)."),
-    context_window: int = _opt(10, "--context_window", min=0, help="Lines shown around each edit location."),
-    max_samples: int = _opt(1, "--max_samples", min=1, help="Samples per instance (ids <instance_id>|<i>)."),
-    skip_greedy: bool = _opt(False, "--skip_greedy", help="Leave out sample 0 (the greedy one at temperature 0)."),
-    top_n: int = _opt(1, "--top_n", min=1, help="How many of found_files to show (Agentless default 1)."),
+    loc_file: str = seed_option(..., "--loc_file", help="Agentless loc_outputs.jsonl (found_files, found_edit_locs)."),
+    context_window: int = seed_option(10, "--context_window", min=0, help="Lines shown around each edit location."),
+    max_samples: int = seed_option(1, "--max_samples", min=1, help="Samples per instance (ids <instance_id>|<i>)."),
+    skip_greedy: bool = seed_option(False, "--skip_greedy", help="Leave out sample 0 (the greedy one at temperature 0)."),
+    top_n: int = seed_option(1, "--top_n", min=1, help="How many of found_files to show (Agentless default 1)."),
     dataset: str = DATASET, split: str = SPLIT, repostructure_dir: str = STRUCT, output_file: str = OUTPUT,
     model_name: str = MODEL, temp: float = TEMP, max_tokens: int = MAXTOK, enable_thinking: Optional[bool] = THINK,
     thinking_budget: Optional[int] = BUDGET, thinking_style: ThinkingStyle = TSTYLE, convert_crlf: bool = CRLF,
