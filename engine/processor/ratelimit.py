@@ -13,6 +13,8 @@ import re
 import time
 from typing import Callable, Mapping
 
+from engine.processor.retry import plain_seconds
+
 BURST_S = 10.0
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 
@@ -22,10 +24,9 @@ def parse_reset(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
+    seconds = plain_seconds(value)
+    if seconds is not None:
+        return seconds
     parts = _DURATION_RE.findall(value)
     if not parts:
         return None

@@ -54,15 +54,22 @@ def classify_status(status: int, text: str) -> Failure:
     return Failure(HTTP_ERROR, f"HTTP {status}: {text[:300]}", False, status)
 
 
+def plain_seconds(value: str) -> float | None:
+    """A header value that is just a number of seconds (fractions accepted), else None."""
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """Seconds from a Retry-After header: delta-seconds (fractions accepted) or an HTTP date."""
     if not value:
         return None
     value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
+    seconds = plain_seconds(value)
+    if seconds is not None:
+        return seconds
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -28,9 +28,36 @@ import orjson
 from engine.batchio import JsonlAppender, id_key, read_jsonl_objects
 from engine.errors import ExitCode, RolloutError
 from engine.jobs import JobContext, JobOutcome
+from engine.rollout.requests import SamplingConfig
 from engine.rollout.structure import RepoStructure, load_structure_file
 
 FAILURES_NAME = "failures.jsonl"
+
+
+@dataclass(kw_only=True)
+class GenOptions:
+    """The flags every request-generating stage takes (gen-step1, gen-step2, gen-repair)."""
+
+    dataset: str
+    repostructure_dir: str
+    output_file: str
+    sampling: SamplingConfig
+    split: str = "test"
+    convert_crlf: bool = False
+    num_workers: int = 1
+    max_prompt_tokens: int | None = None
+    failures_file: str | None = None
+
+
+@dataclass(kw_only=True)
+class SelectedGenOptions(GenOptions):
+    """A stage run per role over a selection of the dataset's instances."""
+
+    role: str
+    instance_ids: list[str] = field(default_factory=list)
+    instances_file: str | None = None
+    start_file: str | None = None
+    end_file: str | None = None
 
 
 @dataclass

@@ -23,7 +23,7 @@ from engine.batchio import iter_jsonl
 from engine.errors import InputError
 from engine.jobs import JobContext, JobOutcome
 from engine.rollout.dataset import Instance, load_instances
-from engine.rollout.genjob import (ItemResult, Outputs, count_lines, failure, failures_path, get_structure,
+from engine.rollout.genjob import (GenOptions, ItemResult, Outputs, count_lines, failure, failures_path, get_structure,
                                    generate, run_blocking, serialize)
 from engine.rollout.prompts import repair_context_prompt
 from engine.rollout.requests import SamplingConfig, chat_body, request_line
@@ -34,24 +34,15 @@ CHUNK = 16
 _LOC_RE = re.compile(r"^\s*(class|function|method|line)\s*:\s*(.+?)\s*$", re.IGNORECASE)
 
 
-@dataclass
-class RepairOptions:
+@dataclass(kw_only=True)
+class RepairOptions(GenOptions):
     """Everything gen-repair needs."""
 
     loc_file: str
-    dataset: str
-    repostructure_dir: str
-    output_file: str
-    sampling: SamplingConfig
-    split: str = "test"
     context_window: int = 10
     max_samples: int = 1
     skip_greedy: bool = False
     top_n: int = 1
-    convert_crlf: bool = False
-    num_workers: int = 1
-    max_prompt_tokens: int | None = None
-    failures_file: str | None = None
 
 
 def _flatten(x: Any) -> list[str]:

@@ -8,14 +8,14 @@ ids not in the dataset and prompts over ``max_prompt_tokens`` go to ``failures.j
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from engine.batchio import make_custom_id
 from engine.jobs import JobContext, JobOutcome
 from engine.rollout.dataset import Instance, load_instances, select_instances
-from engine.rollout.genjob import ItemResult, Outputs, failure, failures_path, get_structure, generate, run_blocking, serialize
+from engine.rollout.genjob import ItemResult, Outputs, SelectedGenOptions, failure, failures_path, get_structure, generate, run_blocking, serialize
 from engine.rollout.prompts import localization_prompt
 from engine.rollout.requests import SamplingConfig, sample_lines
 from engine.rollout.tokens import estimate_tokens, estimator_name
@@ -25,24 +25,9 @@ ROLES = ("bugfixer", "testwriter")
 CHUNK = 8
 
 
-@dataclass
-class Stage1Options:
+@dataclass(kw_only=True)
+class Stage1Options(SelectedGenOptions):
     """Everything gen-step1 needs (CLI flags map one to one)."""
-
-    role: str
-    dataset: str
-    repostructure_dir: str
-    output_file: str
-    sampling: SamplingConfig
-    split: str = "test"
-    convert_crlf: bool = False
-    instance_ids: list[str] = field(default_factory=list)
-    instances_file: str | None = None
-    start_file: str | None = None
-    end_file: str | None = None
-    num_workers: int = 1
-    max_prompt_tokens: int | None = None
-    failures_file: str | None = None
 
 
 @dataclass

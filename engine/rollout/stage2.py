@@ -12,7 +12,7 @@ no_test_files_found, prompt_too_long.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -20,7 +20,7 @@ from engine.batchio import detect_kind, iter_jsonl, make_custom_id, parse_custom
 from engine.errors import InputError
 from engine.jobs import JobContext, JobOutcome
 from engine.rollout.dataset import Instance, load_instances, select_instances
-from engine.rollout.genjob import (ItemResult, Outputs, count_lines, failure, failures_path, get_structure,
+from engine.rollout.genjob import (ItemResult, Outputs, SelectedGenOptions, count_lines, failure, failures_path, get_structure,
                                    generate, run_blocking, serialize)
 from engine.rollout.localize import parse_localization
 from engine.rollout.prompts import repair_prompt, reproduction_prompt
@@ -31,26 +31,12 @@ from engine.rollout.tokens import estimate_tokens, estimator_name
 CHUNK = 32
 
 
-@dataclass
-class Stage2Options:
+@dataclass(kw_only=True)
+class Stage2Options(SelectedGenOptions):
     """Everything gen-step2 needs (CLI flags map one to one)."""
 
-    role: str
-    dataset: str
-    repostructure_dir: str
     input_file: str
-    output_file: str
-    sampling: SamplingConfig
-    split: str = "test"
-    convert_crlf: bool = False
-    instance_ids: list[str] = field(default_factory=list)
-    instances_file: str | None = None
-    start_file: str | None = None
-    end_file: str | None = None
-    num_workers: int = 1
-    max_prompt_tokens: int | None = None
     max_files: int = 5
-    failures_file: str | None = None
 
 
 @dataclass

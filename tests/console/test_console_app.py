@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -19,18 +18,9 @@ from console.screens.help import HelpScreen
 from console.screens.runs import RunsScreen
 from console.widgets.run_detail import EventsPane, RunDetail
 from console.widgets.runs_table import RunsTable
+from console_helpers import SIZE, wait_until
 from engine.runs import RunDir, create_run, list_runs
 
-SIZE = (160, 45)
-
-
-async def wait_until(pilot, cond: Callable[[], object], timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def wait_for_run(workspace: Path, timeout: float = 60.0) -> RunDir:

@@ -7,7 +7,6 @@ import os
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable
 
 import psutil
 import pytest
@@ -21,18 +20,9 @@ from console.widgets.box_panel import BoxPanel, Palette, gpu_line, level
 from console.widgets.run_detail import RunDetail
 from console.widgets.runs_table import RunsTable
 from engine.monitor import GpuReading, GpuState
+from console_helpers import SIZE, wait_until
 from engine.runs import RunDir, create_run, list_runs
 
-SIZE = (160, 45)
-
-
-async def wait_until(pilot, cond: Callable[[], object], timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def make_app(workspace: Path, tmp_path: Path, **kwargs) -> RolloutApp:
@@ -192,6 +182,9 @@ async def test_stale_heartbeat_is_raised_by_the_viewer(workspace: Path, tmp_path
         row = panel.rows[0]
         assert (row.run_id, row.name, row.severity, row.source) == (run.run_id, "heartbeat_stale", "critical", "viewer")
         assert "no heartbeat for" in row.message
+        # Textual posts notifications as messages: they land after the panel's update
+        await wait_until(pilot, lambda: any(t == "alert heartbeat_stale" for t, _m, _s in notes(app)),
+                         what="the stale-heartbeat notification")
         assert ("alert heartbeat_stale", f"{run.run_id}: {row.message}", "error") in notes(app)
         assert CountingBells.bells == 1  # config.bell: one bell per newly raised alert, not per poll
         write_state(run)  # a fresh heartbeat
@@ -217,6 +210,8 @@ async def test_real_job_alert_rule_raises_in_the_console(child_env: dict[str, st
                              what="the job's alert in the panel")
             run_id = list_runs(workspace)[0].run_id
             assert panel.rows[0].run_id == run_id and panel.rows[0].severity == "warn"
+            await wait_until(pilot, lambda: any(t == "alert items_failing" for t, _m, _s in notes(app)),
+                             what="the job's alert notification")
             assert any(t == "alert items_failing" and s == "warning" for t, _m, s in notes(app))
             proc.terminate()
             assert proc.wait(timeout=30) == 130
