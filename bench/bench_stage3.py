@@ -14,7 +14,7 @@ Two variants, each run ``RUNS`` times (the median is the figure):
 
 Nothing is memoized by the new file's content: every sample's edited files are syntax-checked
 and normalized on their own (each ORIGINAL file is parsed once per worker, and only the changed
-regions of the new text are compiled, see engine.rollout.normalize.PythonAnalyzer).
+regions of the new text are compiled, see engine.agentless.extract.normalize.PythonAnalyzer).
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from engine.jobs import run_job
-from engine.rollout.predictions import validate_predictions
-from engine.rollout.stage3 import ExtractOptions, make_extract_job
+from engine.agentless.predictions import validate_predictions
+from engine.agentless.extract.stage3 import ExtractOptions, make_extract_job
 
 FIXTURES = REPO.parent / "shared" / "data" / "swe-lite-fixtures"
 PASSES = 100

@@ -13,8 +13,8 @@ from console.commands.agentless import Role, agentless_app, seed_option
 from console.jobrun import run_in_foreground
 from console.output import CliState
 from engine.errors import ExitCode
-from engine.rollout.predictions import validate_predictions
-from engine.rollout.stage3 import ExtractOptions, make_extract_job
+from engine.agentless.predictions import validate_predictions
+from engine.agentless.extract.stage3 import ExtractOptions, make_extract_job
 
 
 @agentless_app.command("extract")

@@ -18,7 +18,7 @@ from console.commands.agentless import Role, agentless_app, seed_option
 from console.jobrun import run_in_foreground
 from console.output import CliState
 from engine.errors import InputError
-from engine.rollout.requests import SamplingConfig
+from engine.agentless.gen.requests import SamplingConfig
 
 _EXTRA = {"allow_extra_args": True}
 
@@ -105,7 +105,7 @@ def gen_step1_cmd(
     max_prompt_tokens: Optional[int] = MAXPROMPT, failures_file: Optional[str] = FAILURES, plain: bool = PLAIN,
 ) -> None:
     """Stage 1: localization requests (which files to edit / which test files) for a dataset's instances."""
-    from engine.rollout.stage1 import Stage1Options, make_stage1_job
+    from engine.agentless.gen.stage1 import Stage1Options, make_stage1_job
 
     cli: CliState = ctx.obj
     _check_dir(repostructure_dir, "--repostructure_dir")
@@ -136,7 +136,7 @@ def gen_step2_cmd(
     max_prompt_tokens: Optional[int] = MAXPROMPT, failures_file: Optional[str] = FAILURES, plain: bool = PLAIN,
 ) -> None:
     """Stage 2: parse step-1 answers; repair requests (full found files) or reproduction-test requests."""
-    from engine.rollout.stage2 import Stage2Options, make_stage2_job
+    from engine.agentless.gen.stage2 import Stage2Options, make_stage2_job
 
     cli: CliState = ctx.obj
     _check_dir(repostructure_dir, "--repostructure_dir")
@@ -173,7 +173,7 @@ def gen_repair_cmd(
     plain: bool = PLAIN,
 ) -> None:
     """Agentless repair in batch form: requests from localization outputs (sample 0 greedy)."""
-    from engine.rollout.repair_batch import RepairOptions, make_repair_job
+    from engine.agentless.gen.repair_batch import RepairOptions, make_repair_job
 
     cli: CliState = ctx.obj
     _check_dir(repostructure_dir, "--repostructure_dir")
@@ -202,7 +202,7 @@ def structure_cmd(
     nested: bool = typer.Option(False, "--nested", help="List nested classes/functions too (upstream Agentless's ast.walk)."),
 ) -> None:
     """Build an Agentless repo-structure JSON from a git checkout (no network)."""
-    from engine.rollout.structure_build import build_structure, write_structure
+    from engine.agentless.structure_build import build_structure, write_structure
 
     cli: CliState = ctx.obj
     obj = build_structure(repo_dir, commit=commit, repo=repo, instance_id=instance_id, nested=nested)

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from engine.batchio import BatchResponse, parse_response
-from engine.rollout.structure import RepoStructure, load_structure
+from engine.agentless.structure import RepoStructure, load_structure
 
 
 def as_response(obj: dict[str, Any]) -> BatchResponse:

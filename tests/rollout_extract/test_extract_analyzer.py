@@ -1,4 +1,4 @@
-"""The incremental syntax check and normalization (engine.rollout.normalize.PythonAnalyzer) against
+"""The incremental syntax check and normalization (engine.agentless.extract.normalize.PythonAnalyzer) against
 the whole-file truth: every verdict must equal compiling the whole new file, and every normalized
 change must equal the one computed from a parse of the whole new file."""
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.rollout.diffs import line_diff, split_lines, syntax_error
-from engine.rollout.analyzer import PythonAnalyzer, normalized_key
+from engine.agentless.extract.diffs import line_diff, split_lines, syntax_error
+from engine.agentless.extract.analyzer import PythonAnalyzer, normalized_key
 
 from .helpers import structure_for
 
@@ -164,7 +164,7 @@ def test_several_regions_of_one_block_at_the_same_statement() -> None:
 
 def test_grouping_matches_agentless_normalize_patch(fixtures_dir: Path) -> None:
     """Two new texts get equal keys exactly when Agentless's normalized patches are equal."""
-    from engine.rollout.normalize import normalize_patch
+    from engine.agentless.extract.normalize import normalize_patch
 
     old = BASE
     variants = [

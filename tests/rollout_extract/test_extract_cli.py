@@ -10,7 +10,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from console.cli import app
-from engine.rollout.predictions import validate_predictions
+from engine.agentless.predictions import validate_predictions
 
 from .helpers import content_of, with_content, write_jsonl
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import unidiff
 
-from engine.rollout.diffs import check_patch, file_diff, new_file_diff, syntax_error
+from engine.agentless.extract.diffs import check_patch, file_diff, new_file_diff, syntax_error
 
 from .helpers import git_repo_with, structure_for
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import unidiff
 
-from engine.rollout.diffs import check_patch
-from engine.rollout.stage3 import extract_bugfix
+from engine.agentless.extract.diffs import check_patch
+from engine.agentless.extract.stage3 import extract_bugfix
 
 from .helpers import as_response, git_repo_with, structure_for
 

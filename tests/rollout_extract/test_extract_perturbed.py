@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from engine.rollout.edits import parse_edits
-from engine.rollout.stage3 import extract_bugfix
+from engine.agentless.extract.edits import parse_edits
+from engine.agentless.extract.stage3 import extract_bugfix
 
 from .helpers import as_response, content_of, structure_for, with_content
 

@@ -10,8 +10,8 @@ import unidiff
 from typer.testing import CliRunner
 
 from console.cli import app
-from engine.rollout.diffs import file_diff
-from engine.rollout.predictions import iter_predictions, validate_predictions
+from engine.agentless.extract.diffs import file_diff
+from engine.agentless.predictions import iter_predictions, validate_predictions
 
 REAL = ["catcoin777-agentless-all_preds.jsonl", "repograph-all_preds.jsonl"]
 

@@ -10,7 +10,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from console.cli import app
-from engine.rollout.testwriter import find_test_func_name
+from engine.agentless.extract.testwriter import find_test_func_name
 
 from .helpers import git_repo_with, structure_for, with_content, write_jsonl
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.rollout.normalize import (
+from engine.agentless.extract.normalize import (
     Candidate,
     majority_vote,
     normalize_code,

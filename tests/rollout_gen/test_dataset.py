@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import InputError, ServiceError
-from engine.rollout.dataset import load_instances, select_instances
+from engine.agentless.dataset import load_instances, select_instances
 
 from .conftest import fixture_instances
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.rollout.localize import candidate_paths, parse_localization
-from engine.rollout.structure import load_structure
+from engine.agentless.gen.localize import candidate_paths, parse_localization
+from engine.agentless.structure import load_structure
 
 
 def test_candidates_from_messy_answers() -> None:

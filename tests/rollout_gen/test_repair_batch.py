@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from engine.batchio import validate_file
-from engine.rollout.repair_batch import context_text
-from engine.rollout.structure import load_structure
+from engine.agentless.gen.repair_batch import context_text
+from engine.agentless.structure import load_structure
 
 from .conftest import read_jsonl
 

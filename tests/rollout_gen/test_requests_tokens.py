@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from engine.rollout.requests import SamplingConfig, sample_lines, temperature_for
-from engine.rollout.tokens import estimate_tokens, estimator_name, heuristic_tokens
+from engine.agentless.gen.requests import SamplingConfig, sample_lines, temperature_for
+from engine.agentless.tokens import estimate_tokens, estimator_name, heuristic_tokens
 
 
 def test_thinking_styles() -> None:

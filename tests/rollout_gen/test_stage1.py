@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from engine.batchio import validate_file
-from engine.rollout.structure import load_structure
+from engine.agentless.structure import load_structure
 
 from .conftest import fixture_instances, read_jsonl
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.batchio import validate_file
-from engine.rollout.structure import load_structure
+from engine.agentless.structure import load_structure
 
 from .conftest import read_jsonl
 

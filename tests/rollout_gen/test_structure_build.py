@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from engine.errors import InputError
-from engine.rollout.structure import load_structure, load_structure_file
-from engine.rollout.structure_build import build_structure, parse_python
+from engine.agentless.structure import load_structure, load_structure_file
+from engine.agentless.structure_build import build_structure, parse_python
 
 MOD = '''import os
 

@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.batchio import BatchResponse
-from engine.rollout.apply import apply_edits
-from engine.rollout.diffs import file_diff, new_file_diff, syntax_error
-from engine.rollout.edits import parse_edits
-from engine.rollout.localize import parse_localization
-from engine.rollout.reasoning import fenced_blocks, split_reasoning
-from engine.rollout.stage2 import is_test_path
-from engine.rollout.structure import RepoStructure
+from engine.agentless.extract.apply import apply_edits
+from engine.agentless.extract.diffs import file_diff, new_file_diff, syntax_error
+from engine.agentless.extract.edits import parse_edits
+from engine.agentless.gen.localize import parse_localization
+from engine.agentless.reasoning import fenced_blocks, split_reasoning
+from engine.agentless.gen.stage2 import is_test_path
+from engine.agentless.structure import RepoStructure
 
 REPRODUCE_FILE = "reproduce_bug.py"
 _MARKERS = ("Issue reproduced", "Issue resolved", "Other issues")

@@ -21,7 +21,7 @@ import unidiff
 
 from engine.batchio import Problem
 from engine.errors import InputError
-from engine.rollout.diffs import canonical_hunk_headers
+from engine.agentless.extract.diffs import canonical_hunk_headers
 
 REQUIRED_FIELDS = ("instance_id", "model_name_or_path", "model_patch")
 

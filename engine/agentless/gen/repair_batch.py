@@ -22,13 +22,13 @@ import orjson
 from engine.batchio import iter_jsonl
 from engine.errors import InputError
 from engine.jobs import JobContext, JobOutcome
-from engine.rollout.dataset import Instance, load_instances
-from engine.rollout.genjob import (GenOptions, ItemResult, Outputs, count_lines, failure, failures_path, get_structure,
+from engine.agentless.dataset import Instance, load_instances
+from engine.agentless.gen.genjob import (GenOptions, ItemResult, Outputs, count_lines, failure, failures_path, get_structure,
                                    generate, run_blocking, serialize)
-from engine.rollout.prompts import repair_context_prompt
-from engine.rollout.requests import SamplingConfig, chat_body, request_line
-from engine.rollout.structure import RepoStructure
-from engine.rollout.tokens import estimate_tokens, estimator_name
+from engine.agentless.gen.prompts import repair_context_prompt
+from engine.agentless.gen.requests import SamplingConfig, chat_body, request_line
+from engine.agentless.structure import RepoStructure
+from engine.agentless.tokens import estimate_tokens, estimator_name
 
 CHUNK = 16
 _LOC_RE = re.compile(r"^\s*(class|function|method|line)\s*:\s*(.+?)\s*$", re.IGNORECASE)

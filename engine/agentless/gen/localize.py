@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from engine.rollout.reasoning import fenced_blocks, split_reasoning
-from engine.rollout.structure import RepoStructure
+from engine.agentless.reasoning import fenced_blocks, split_reasoning
+from engine.agentless.structure import RepoStructure
 
 _BULLET_RE = re.compile(r"^\s*(?:[-*+•]|\d+[.)]|\(\d+\)|#+)\s+")
 _PATHLIKE_RE = re.compile(r"[\w./\\-]+\.[A-Za-z0-9_]+")

@@ -28,8 +28,8 @@ import orjson
 from engine.batchio import JsonlAppender, id_key, read_jsonl_objects
 from engine.errors import ExitCode, RolloutError
 from engine.jobs import JobContext, JobOutcome
-from engine.rollout.requests import SamplingConfig
-from engine.rollout.structure import RepoStructure, load_structure_file
+from engine.agentless.gen.requests import SamplingConfig
+from engine.agentless.structure import RepoStructure, load_structure_file
 
 FAILURES_NAME = "failures.jsonl"
 

@@ -5,7 +5,7 @@ formatting: each edited file is parsed, its docstrings removed and ``ast.unparse
 normalized original and new texts are compared. Files whose normalized texts are equal drop
 out, so a comment-only patch normalizes to "". :func:`normalize_patch` states this as Agentless
 does (the normalized texts diffed again); stage 3 gets the same grouping much cheaper from
-:class:`engine.rollout.analyzer.PythonAnalyzer`, which also syntax-checks the edited files: per-file normalized changes
+:class:`engine.agentless.extract.analyzer.PythonAnalyzer`, which also syntax-checks the edited files: per-file normalized changes
 computed from the changed regions only, hashed together by its :func:`normalized_key`.
 
 Voting, per instance: valid samples are grouped by normalized patch; the biggest group wins,
@@ -23,7 +23,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from engine.rollout.diffs import file_diff
+from engine.agentless.extract.diffs import file_diff
 
 _DOC_OWNERS = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
 

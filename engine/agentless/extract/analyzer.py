@@ -1,7 +1,7 @@
 """Incremental syntax check and normalization of edited Python files (stage 3's hot path).
 
 :class:`PythonAnalyzer` gives, per sample, the same syntax verdict as compiling the whole new
-file and the same grouping as Agentless's normalization (:mod:`engine.rollout.normalize`), but
+file and the same grouping as Agentless's normalization (:mod:`engine.agentless.extract.normalize`), but
 works on the changed regions only, against a parse of the original file made once per process.
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.rollout.diffs import LineDiff, line_diff, split_lines
-from engine.rollout.normalize import normalize_code, patch_key, strip_docstrings
+from engine.agentless.extract.diffs import LineDiff, line_diff, split_lines
+from engine.agentless.extract.normalize import normalize_code, patch_key, strip_docstrings
 
 # --- incremental analysis of edited Python files -------------------------------------------------
 #
@@ -197,7 +197,7 @@ class FileAnalysis:
 class PythonAnalyzer:
     """Syntax checks and normalized changes of edited files, parsing each original once per process.
 
-    Verdicts equal those of compiling the whole new file (:func:`engine.rollout.diffs.syntax_error`);
+    Verdicts equal those of compiling the whole new file (:func:`engine.agentless.extract.diffs.syntax_error`);
     only the region around the change is compiled when that is enough to know (see above).
     """
 

@@ -154,7 +154,7 @@ class _AnchoredMatcher(difflib.SequenceMatcher):
 @dataclass
 class LineDiff:
     """Two texts as lines and the line diff between them, computed once for the patch text and the
-    syntax check / normalization of the edited file (:mod:`engine.rollout.normalize`)."""
+    syntax check / normalization of the edited file (:mod:`engine.agentless.extract.normalize`)."""
 
     a: list[str]
     b: list[str]

@@ -11,7 +11,7 @@ Rules (each edit independently, in answer order, on the content the previous edi
 * empty SEARCH on a file the repository does not have → the file is created with REPLACE;
   on an existing file → ``empty_search``.
 * a block with no ``### path`` header anywhere before it goes to the one file named in the
-  answer whose text contains SEARCH exactly once (see :func:`engine.rollout.edits.mentioned_paths`);
+  answer whose text contains SEARCH exactly once (see :func:`engine.agentless.extract.edits.mentioned_paths`);
   otherwise ``missing_file_header``. A header naming no file of the repository with a non-empty
   SEARCH is ``file_not_in_structure``. A block cut off by the end of the answer is ``truncated``.
 """
@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.rollout.edits import Edit
+from engine.agentless.extract.edits import Edit
 
 
 @dataclass

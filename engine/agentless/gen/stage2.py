@@ -3,7 +3,7 @@
 
 Each step-1 response line gives one step-2 request with the same custom_id (a plain id with
 ``passk`` > 1 gives ``<id>__pass<N>`` for N < passk). The answer is parsed by
-:func:`engine.rollout.localize.parse_localization`; the bug fixer's prompt holds the full text of
+:func:`engine.agentless.gen.localize.parse_localization`; the bug fixer's prompt holds the full text of
 every found file, the test writer's the top test file. Lines that cannot be used go to
 ``failures.jsonl`` with a reason: malformed_line, step1_request_failed, empty_response,
 reasoning_only, instance_not_in_dataset, structure_not_found, no_files_found,
@@ -19,13 +19,13 @@ from typing import Iterator
 from engine.batchio import detect_kind, iter_jsonl, make_custom_id, parse_custom_id, parse_response
 from engine.errors import InputError
 from engine.jobs import JobContext, JobOutcome
-from engine.rollout.dataset import Instance, load_instances, select_instances
-from engine.rollout.genjob import (ItemResult, Outputs, SelectedGenOptions, count_lines, failure, failures_path, get_structure,
+from engine.agentless.dataset import Instance, load_instances, select_instances
+from engine.agentless.gen.genjob import (ItemResult, Outputs, SelectedGenOptions, count_lines, failure, failures_path, get_structure,
                                    generate, run_blocking, serialize)
-from engine.rollout.localize import parse_localization
-from engine.rollout.prompts import repair_prompt, reproduction_prompt
-from engine.rollout.requests import SamplingConfig, chat_body, request_line, temperature_for
-from engine.rollout.tokens import estimate_tokens, estimator_name
+from engine.agentless.gen.localize import parse_localization
+from engine.agentless.gen.prompts import repair_prompt, reproduction_prompt
+from engine.agentless.gen.requests import SamplingConfig, chat_body, request_line, temperature_for
+from engine.agentless.tokens import estimate_tokens, estimator_name
 
 #: responses per worker task
 CHUNK = 32

@@ -2,9 +2,9 @@
 
 The step-2 response file is streamed; lines go in chunks to a process pool (``num_workers``; 0 runs
 in-process) where each sample is extracted: reasoning stripped, SEARCH/REPLACE blocks parsed and
-applied (:mod:`engine.rollout.apply`), one diff per edited file built and parsed back, edited
+applied (:mod:`engine.agentless.extract.apply`), one diff per edited file built and parsed back, edited
 Python files syntax-checked in-process (bug fixer); or a reproduction test extracted
-(:mod:`engine.rollout.testwriter`). Outputs in ``save_dir``:
+(:mod:`engine.agentless.extract.testwriter`). Outputs in ``save_dir``:
 
 * ``samples/<custom_id>.json``      raw output, reasoning, edits with outcomes, status, reason, patch
 * ``output_<pass>_processed.jsonl`` Agentless fields (model_name_or_path, instance_id, model_patch,
@@ -14,7 +14,7 @@ Python files syntax-checked in-process (bug fixer); or a reproduction test extra
   its status and vote keys (raw patch, normalized patch)
 * ``predictions.jsonl``             one SWE-bench prediction per instance (instance_id,
   model_name_or_path, model_patch; the test writer adds test_patch, test_func_name), by majority
-  vote over normalized patches (:mod:`engine.rollout.normalize`), rewritten atomically at the end
+  vote over normalized patches (:mod:`engine.agentless.extract.normalize`), rewritten atomically at the end
 * ``votes.jsonl``                   per instance: the winning custom_id, its votes, groups, samples
 * ``summary.json``                  valid / empty / failed by reason (also in the run's figures)
 
@@ -53,14 +53,14 @@ from engine.batchio import (
 )
 from engine.errors import InputError
 from engine.jobs import JobContext, JobOutcome
-from engine.rollout.apply import apply_edits
-from engine.rollout.diffs import check_patch, file_diff, line_diff
-from engine.rollout.edits import mentioned_paths, parse_edits
-from engine.rollout.analyzer import PythonAnalyzer, normalized_key
-from engine.rollout.normalize import Candidate, majority_vote, patch_key
-from engine.rollout.reasoning import split_reasoning
-from engine.rollout.structure import RepoStructure, is_file_node, load_structure
-from engine.rollout.testwriter import Step1Choice, choose_test_file, extract_test
+from engine.agentless.extract.apply import apply_edits
+from engine.agentless.extract.diffs import check_patch, file_diff, line_diff
+from engine.agentless.extract.edits import mentioned_paths, parse_edits
+from engine.agentless.extract.analyzer import PythonAnalyzer, normalized_key
+from engine.agentless.extract.normalize import Candidate, majority_vote, patch_key
+from engine.agentless.reasoning import split_reasoning
+from engine.agentless.structure import RepoStructure, is_file_node, load_structure
+from engine.agentless.extract.testwriter import Step1Choice, choose_test_file, extract_test
 
 ROLES = ("bugfixer", "testwriter")
 #: responses per worker task: big enough to amortize IPC, small enough to keep progress live
@@ -515,7 +515,7 @@ def make_extract_job(opts: ExtractOptions):
         (save / "samples").mkdir(parents=True, exist_ok=True)
         dataset_ids: list[str] | None = None
         if opts.dataset:
-            from engine.rollout.dataset import (
+            from engine.agentless.dataset import (
                 load_instances,  # datasets is heavy: load only when asked
             )
 

@@ -14,11 +14,11 @@ from typing import Iterator
 
 from engine.batchio import make_custom_id
 from engine.jobs import JobContext, JobOutcome
-from engine.rollout.dataset import Instance, load_instances, select_instances
-from engine.rollout.genjob import ItemResult, Outputs, SelectedGenOptions, failure, failures_path, get_structure, generate, run_blocking, serialize
-from engine.rollout.prompts import localization_prompt
-from engine.rollout.requests import SamplingConfig, sample_lines
-from engine.rollout.tokens import estimate_tokens, estimator_name
+from engine.agentless.dataset import Instance, load_instances, select_instances
+from engine.agentless.gen.genjob import ItemResult, Outputs, SelectedGenOptions, failure, failures_path, get_structure, generate, run_blocking, serialize
+from engine.agentless.gen.prompts import localization_prompt
+from engine.agentless.gen.requests import SamplingConfig, sample_lines
+from engine.agentless.tokens import estimate_tokens, estimator_name
 
 ROLES = ("bugfixer", "testwriter")
 #: instances per worker task: big enough to amortise pickling, small enough for smooth progress

@@ -1,0 +1,1 @@
+"""Extraction (stage 3): step-2 answers → edits → patches, predictions and reproduction tests."""

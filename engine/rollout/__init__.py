@@ -1,1 +1,0 @@
-"""Agentless-style SWE-bench rollout stages: localization (1), repair / test-writing (2), patches (3)."""
