@@ -194,6 +194,9 @@ def make_repro_job(plan: ReproPlan) -> Callable[[JobContext], Awaitable[JobOutco
         ctx.set_total(2 * len(plan.ids))
         t0 = time.monotonic()
         before = await _run_side(ctx, plan, "before")
+        if all(v == ERRORED for v in before.values()):  # nothing ran: the after run would fail the same way
+            raise ServiceError(f"no reproduction test could run before the patch ({len(before)} instance(s) errored, "
+                               f"see the events and harness-before.log in {ctx.run.path}): check that the instance images exist")
         after = await _run_side(ctx, plan, "after")
         plan.output.parent.mkdir(parents=True, exist_ok=True)
         brs_values = []
