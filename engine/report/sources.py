@@ -62,7 +62,7 @@ def inputs_from_ref(ref: str, workspace: Path, *, dataset: str | None = None, sp
         raise InputError(f"run {run.run_id} is a {info.get('kind')!r} run, not 'rollout eval swebench': "
                          "pass an eval run or a logs/run_evaluation/<run_id> folder")
     return PhaseInputs(
-        name=str(info.get("title") or inp.get("harness_run_id") or run.run_id),
+        name=str(inp.get("harness_run_id") or run.run_id),
         logs_dir=Path(inp["logs_dir"]), dataset=dataset or inp.get("dataset"), split=split or inp.get("split") or "test",
         predictions=predictions or (Path(inp["predictions"]) if inp.get("predictions") else None),
         repro=list(repro or inp.get("repro") or []), rollout_runs=list(rollout_runs or inp.get("rollout_runs") or []),
