@@ -69,9 +69,9 @@ def root(
 
 
 def _register() -> None:
-    from console.commands import agentless, config_cmd, demo, evaluate, monitor, process, runs, seed_aliases, serve
+    from console.commands import agentless, batch, config_cmd, demo, evaluate, monitor, process, runs, seed_aliases, serve
 
-    for module in (runs, config_cmd, demo, agentless, seed_aliases, serve, process, evaluate, monitor):
+    for module in (runs, config_cmd, demo, agentless, seed_aliases, serve, process, evaluate, monitor, batch):
         module.register(app)
 
 
