@@ -21,7 +21,7 @@ from engine.batchapi.fetch import Sink, fetch_part, open_sink
 from engine.batchapi.options import CancelOptions, FetchOptions, FollowFields, ResubmitOptions, StatusOptions, WaitOptions
 from engine.batchapi.record import (RESUBMITTABLE, RUN_KIND, BatchRecord, PartRecord, load_record, lock_record,
                                     save_record, try_lock_record)
-from engine.batchapi.submit import create_parts, submitted_message, update_part
+from engine.batchapi.submit import PartialSubmit, create_parts, partial_outcome, submitted_message, update_part
 from engine.config import Price
 from engine.cost import token_cost_usd
 from engine.errors import ExitCode, InputError
@@ -265,7 +265,11 @@ def make_resubmit_job(opts: ResubmitOptions, target: Target):
                     ctx.log(f"resubmitting {sum(p.requests for p in new):,} unanswered requests of parts "
                             f"{[p.source for p in new]}" + (f" and never-sent parts {[p.index for p in pending if not p.source]}"
                                                             if any(not p.source for p in pending) else ""))
-                    await create_parts(ctx, client, record, sink.done)
+                    try:
+                        await create_parts(ctx, client, record, sink.done)
+                    except PartialSubmit as exc:
+                        figures.apply(ctx, record)
+                        return partial_outcome(ctx, record, exc)
             finally:
                 sink.close()
             figures.apply(ctx, record)

@@ -22,7 +22,7 @@ from engine.batchapi.options import SubmitOptions
 from engine.batchapi.record import BatchRecord, Estimate, PartRecord, lock_record, save_record
 from engine.batchapi.split import SplitPlan, plan_parts, write_part
 from engine.cost import resolve_batch_price, resolve_price, token_cost_usd
-from engine.errors import InputError
+from engine.errors import InputError, RolloutError
 from engine.jobs import JobContext, JobOutcome
 from engine.processor.plan import input_fingerprint, read_key
 from engine.processor.resume import scan_done
@@ -43,6 +43,8 @@ class SubmitPlan:
     price_source: str | None = None
     estimate: Estimate = field(default_factory=Estimate)
     warnings: list[str] = field(default_factory=list)
+    #: ``process --via batch``: the output's lock, held from the checks until fetching starts
+    output_lock: Any = None
 
 
 def _estimate(split: SplitPlan, model: str | None, prices: Any) -> tuple[Estimate, Any, str | None, str | None]:
@@ -102,7 +104,31 @@ async def create_parts(ctx: JobContext, client: BatchClient, record: BatchRecord
     """Upload and create a batch for every ``pending`` part; returns how many were created.
 
     Each id is saved in ``batch.json`` as soon as the API gives it, so a kill at any point leaves
-    a record that ``resubmit`` completes (a pending part is created then, never twice)."""
+    a record that ``resubmit`` completes (a pending part is created then, never twice). When a
+    part fails after others were created, the error is raised as :class:`PartialSubmit`: the
+    run must stay ``waiting`` on the batches already running."""
+    try:
+        return await _create_parts(ctx, client, record, skip)
+    except RolloutError as exc:
+        if any(p.batch_id for p in record.parts):
+            raise PartialSubmit(str(exc), exc.exit_code) from exc
+        raise
+
+
+class PartialSubmit(RolloutError):
+    """Some parts were created, then one failed: their batches run on; resubmit sends the rest."""
+
+
+def partial_outcome(ctx: JobContext, record: BatchRecord, exc: PartialSubmit) -> JobOutcome:
+    """The end of a submit that created some parts: waiting on them, exit code of the error."""
+    ctx.wait_on(record.url)
+    message = f"{exc}; {submitted_message(ctx.run.run_id, record)}"
+    ctx.error(str(exc))
+    ctx.phase("submitted", message)
+    return JobOutcome(status="waiting", exit_code=exc.exit_code, message=message)
+
+
+async def _create_parts(ctx: JobContext, client: BatchClient, record: BatchRecord, skip: set[int]) -> int:
     source = Path(record.input["path"])
     parts_dir = ctx.run.path / PARTS_DIR
     parts_dir.mkdir(exist_ok=True)
@@ -188,8 +214,12 @@ def make_submit_job(plan: SubmitPlan):
                 ctx.phase("finished", "every request is already answered in the output")
                 return JobOutcome(message=f"nothing to submit: all {record.total:,} requests are answered in {record.output}")
             ctx.wait_on(record.url)
-            async with plan.target.client() as client:
-                await create_parts(ctx, client, record, plan.done)
+            try:
+                async with plan.target.client() as client:
+                    await create_parts(ctx, client, record, plan.done)
+            except PartialSubmit as exc:
+                figures.apply(ctx, record)
+                return partial_outcome(ctx, record, exc)
             figures.apply(ctx, record)
             message = submitted_message(ctx.run.run_id, record)
             ctx.phase("submitted", message)

@@ -10,13 +10,23 @@ from engine.batchapi import figures
 from engine.batchapi.follow import follow, outcome
 from engine.batchapi.options import ViaBatchOptions
 from engine.batchapi.record import lock_record, save_record
-from engine.batchapi.submit import SubmitPlan, create_parts, new_record, prepare_submit
+from engine.batchapi.submit import PartialSubmit, SubmitPlan, create_parts, new_record, partial_outcome, prepare_submit
 from engine.jobs import JobContext, JobOutcome
+from engine.processor.options import ProcessOptions
+from engine.processor.plan import _unlock, lock_output
 
 
 def prepare_via_batch(options: ViaBatchOptions, config: Any) -> SubmitPlan:
-    """The checks of ``batch submit`` (before a run directory exists)."""
-    return prepare_submit(options, config)
+    """The checks of ``batch submit`` (before a run directory exists), holding the output's lock
+    (as ``rollout process`` does: two runs on one output would pay for every request twice)."""
+    lock = lock_output(ProcessOptions(input=options.input, output=options.output))
+    try:
+        plan = prepare_submit(options, config)
+    except BaseException:
+        _unlock(lock)
+        raise
+    plan.output_lock = lock
+    return plan
 
 
 def make_via_batch_job(plan: SubmitPlan):
@@ -36,8 +46,15 @@ def make_via_batch_job(plan: SubmitPlan):
                 ctx.phase("finished", "every request is already answered in the output")
                 return JobOutcome(message=f"nothing to send: all {record.total:,} requests are answered in {opt.output}")
             ctx.wait_on(record.url)
-            async with plan.target.client() as client:
-                await create_parts(ctx, client, record, plan.done)
+            try:
+                async with plan.target.client() as client:
+                    await create_parts(ctx, client, record, plan.done)
+            except PartialSubmit as exc:
+                figures.apply(ctx, record)
+                return partial_outcome(ctx, record, exc)
+            finally:
+                _unlock(plan.output_lock)  # fetch takes it again (in follow) for the writing
+                plan.output_lock = None
             result = await follow(ctx, plan.target, record, opt, wait=True, fetch=True, output=opt.output,
                                   errors=opt.errors)
             figures.apply(ctx, record)

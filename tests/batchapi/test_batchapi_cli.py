@@ -254,3 +254,24 @@ def test_terminal_hangup_leaves_the_batches_running_then_fetch(tmp_path, workspa
     assert fetch.returncode == 0, fetch.stderr
     ok, _ = check_exactly_once(ids, out, tmp_path / "out.jsonl.errors.jsonl")
     assert len(ok) == 120 and len(api.stats()["batches"]) == 3
+
+
+def test_a_part_refused_mid_submit_keeps_the_others_and_resubmit_sends_it(tmp_path, workspace, rollout_cmd,
+                                                                           child_env, fake_batch_api):
+    api = fake_batch_api(max_lines=100, max_bytes=20_000, **FAST)
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    ids = write_requests(inp, 20) + write_requests(tmp_path / "big.jsonl", 20, prefix="big", pad=2000)
+    with open(inp, "ab") as fh:
+        fh.write((tmp_path / "big.jsonl").read_bytes())
+    proc = rollout(rollout_cmd, child_env, "batch", "submit", "--input", inp, "--output", out, "--url", api.url,
+                   "--split-lines", "20", "--plain")
+    assert proc.returncode == 2 and "too large" in proc.stderr and "resubmit" in proc.stderr, proc.stderr
+    run_id = proc.stdout.strip().splitlines()[-1]
+    rec = record(workspace, run_id)
+    assert rec["parts"][0]["batch_id"] and rec["parts"][1]["status"] == "pending"
+    assert runs_json(rollout_cmd, child_env)[run_id]["status"] == "waiting"  # part 1 runs on
+    api.control(max_bytes=10**9)
+    assert rollout(rollout_cmd, child_env, "batch", "resubmit", run_id).returncode == 0
+    assert rollout(rollout_cmd, child_env, "batch", "fetch", run_id, "--wait", *POLL).returncode == 0
+    ok, _ = check_exactly_once(ids, out, tmp_path / "out.jsonl.errors.jsonl")
+    assert len(ok) == 40 and [u["lines"] for u in api.stats()["uploads"]] == [20, 20]
