@@ -165,7 +165,7 @@ def test_fetch_after_a_torn_interrupted_fetch_writes_nothing_twice(tmp_path, wor
 
 
 def test_cancel_then_fetch_and_resubmit(tmp_path, workspace, rollout_cmd, child_env, fake_batch_api):
-    api = fake_batch_api(max_lines=100, rate=10, **FAST)
+    api = fake_batch_api(max_lines=100, rate=3, **FAST)  # slow: the cancel must land while it runs
     inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     ids = write_requests(inp, 100)
     run_id = submit(rollout_cmd, child_env, "--input", inp, "--output", out, "--url", api.url)
