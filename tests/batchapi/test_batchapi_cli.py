@@ -231,7 +231,7 @@ def test_key_from_environment_never_written(tmp_path, workspace, rollout_cmd, ch
 
 def test_terminal_hangup_leaves_the_batches_running_then_fetch(tmp_path, workspace, rollout_cmd, child_env,
                                                               fake_batch_api):
-    api = fake_batch_api(max_lines=50, rate=50, **FAST)
+    api = fake_batch_api(max_lines=50, rate=10, **FAST)  # slow: the hang-up must land while it runs
     inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     ids = write_requests(inp, 120)
     proc = subprocess.Popen([*rollout_cmd, "process", "--via", "batch", "--input", str(inp), "--output", str(out),
