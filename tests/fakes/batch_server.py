@@ -232,6 +232,8 @@ def serve(args: argparse.Namespace) -> None:
                     budget += (now - tick) * cfg["rate"]
                     tick = now
                 budget -= 1
+                if (counts["completed"] + counts["failed"]) % 200 == 0:
+                    await asyncio.sleep(0)  # a fast batch must not starve uploads and polls of others
                 line, ok = answer(obj, b, counts["completed"])
                 (out if ok else err).write(json.dumps(line).encode() + b"\n")
                 counts["completed" if ok else "failed"] += 1
