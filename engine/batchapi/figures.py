@@ -47,8 +47,13 @@ def figures(record: BatchRecord) -> dict[str, Any]:
         "batch_ids": [p.batch_id for p in record.current_parts() if p.batch_id],
         "estimate_max_usd": est.cost_usd, "online_estimate_max_usd": est.online_cost_usd,
         "price_source": record.price_source, "price_known": record.price is not None,
-        "polled": max((p.polled or 0 for p in record.parts), default=0) or None,
+        "last_poll": _clock(max((p.polled or 0 for p in record.parts), default=0)),
     }
+
+
+def _clock(ts: float) -> str | None:
+    """``HH:MM:SS`` of a poll (a figure people read: how fresh the remote counts are)."""
+    return time.strftime("%H:%M:%S", time.localtime(ts)) if ts else None
 
 
 def projected_cost(record: BatchRecord, c: dict[str, int]) -> float | None:
