@@ -189,7 +189,8 @@ def submitted_message(run_id: str, record: BatchRecord) -> str:
     parts = record.current_parts()
     sent = sum(p.requests for p in parts if p.batch_id)
     cost = record.estimate.cost_usd
-    est = f", estimated at most ${cost:,.2f} at the batch price" if cost is not None else ", cost unknown (no price)"
+    est = (f", estimated at most ${cost:,.{2 if cost >= 1 else 4}f} at the batch price" if cost is not None
+           else ", cost unknown (no price)")
     pending = [p.index for p in parts if p.status == "pending"]
     text = (f"submitted {sent:,} requests in {sum(1 for p in parts if p.batch_id)} batches to {record.url}"
             f"{est}; {record.skipped:,} already answered")
