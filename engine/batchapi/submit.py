@@ -200,28 +200,39 @@ def submitted_message(run_id: str, record: BatchRecord) -> str:
         "'" if record.output else " --output FILE'")
 
 
+async def submit_all(ctx: JobContext, plan: SubmitPlan, record: BatchRecord) -> JobOutcome | None:
+    """Record the run's parts and create every batch (``batch.lock`` held by the caller).
+
+    None when all were created; else how the job ends: nothing to send, or some parts created
+    and one refused (the run then waits on those)."""
+    save_record(ctx.run, record)
+    for line in plan.warnings:
+        ctx.warn(line)
+    ctx.set_figures(input_lines=record.total, split_lines=record.split_lines, split_bytes=record.split_bytes)
+    figures.apply(ctx, record)
+    if not record.parts:
+        ctx.phase("finished", "every request is already answered in the output")
+        return JobOutcome(message=f"nothing to send: all {record.total:,} requests are answered in {record.output}")
+    ctx.wait_on(record.url)
+    try:
+        async with plan.target.client() as client:
+            await create_parts(ctx, client, record, plan.done)
+    except PartialSubmit as exc:
+        figures.apply(ctx, record)
+        return partial_outcome(ctx, record, exc)
+    figures.apply(ctx, record)
+    return None
+
+
 def make_submit_job(plan: SubmitPlan):
     """The job coroutine for :func:`engine.jobs.run_job`: submit every part, then end ``waiting``."""
 
     async def submit_job(ctx: JobContext) -> JobOutcome:
         record = new_record(plan)
         with lock_record(ctx.run):
-            save_record(ctx.run, record)
-            for line in plan.warnings:
-                ctx.warn(line)
-            ctx.set_figures(input_lines=record.total, split_lines=record.split_lines, split_bytes=record.split_bytes)
-            figures.apply(ctx, record)
-            if not record.parts:
-                ctx.phase("finished", "every request is already answered in the output")
-                return JobOutcome(message=f"nothing to submit: all {record.total:,} requests are answered in {record.output}")
-            ctx.wait_on(record.url)
-            try:
-                async with plan.target.client() as client:
-                    await create_parts(ctx, client, record, plan.done)
-            except PartialSubmit as exc:
-                figures.apply(ctx, record)
-                return partial_outcome(ctx, record, exc)
-            figures.apply(ctx, record)
+            early = await submit_all(ctx, plan, record)
+            if early is not None:
+                return early
             message = submitted_message(ctx.run.run_id, record)
             ctx.phase("submitted", message)
             return JobOutcome(status="waiting", exit_code=130 if ctx.stopping else 0, message=message)

@@ -9,8 +9,8 @@ from typing import Any
 from engine.batchapi import figures
 from engine.batchapi.follow import follow, outcome
 from engine.batchapi.options import ViaBatchOptions
-from engine.batchapi.record import lock_record, save_record
-from engine.batchapi.submit import PartialSubmit, SubmitPlan, create_parts, new_record, partial_outcome, prepare_submit
+from engine.batchapi.record import lock_record
+from engine.batchapi.submit import SubmitPlan, new_record, prepare_submit, submit_all
 from engine.jobs import JobContext, JobOutcome
 from engine.processor.options import ProcessOptions
 from engine.processor.plan import _unlock, lock_output
@@ -37,24 +37,14 @@ def make_via_batch_job(plan: SubmitPlan):
     async def via_batch_job(ctx: JobContext) -> JobOutcome:
         record = new_record(plan)
         with lock_record(ctx.run):
-            save_record(ctx.run, record)
-            for line in plan.warnings:
-                ctx.warn(line)
-            ctx.set_figures(input_lines=record.total, via="batch")
-            figures.apply(ctx, record)
-            if not record.parts:
-                ctx.phase("finished", "every request is already answered in the output")
-                return JobOutcome(message=f"nothing to send: all {record.total:,} requests are answered in {opt.output}")
-            ctx.wait_on(record.url)
+            ctx.set_figures(via="batch")
             try:
-                async with plan.target.client() as client:
-                    await create_parts(ctx, client, record, plan.done)
-            except PartialSubmit as exc:
-                figures.apply(ctx, record)
-                return partial_outcome(ctx, record, exc)
+                early = await submit_all(ctx, plan, record)
             finally:
-                _unlock(plan.output_lock)  # fetch takes it again (in follow) for the writing
+                _unlock(plan.output_lock)  # fetching takes it again (in follow) for the writing
                 plan.output_lock = None
+            if early is not None:
+                return early
             result = await follow(ctx, plan.target, record, opt, wait=True, fetch=True, output=opt.output,
                                   errors=opt.errors)
             figures.apply(ctx, record)
