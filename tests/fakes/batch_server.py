@@ -35,7 +35,6 @@ import re
 import secrets
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from openai_server import _completion, _key_of  # noqa: E402  (the same echo answers as the online stand-in)
+from openai_server import FakeServer, _completion, _key_of  # noqa: E402  (the online stand-in's answers and helper)
 
 SETTINGS = ("max_lines", "max_bytes", "rate", "validate_s", "finalize_s", "expire_after", "expire_count", "fail_match")
 
@@ -354,8 +353,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 # -- the test-side helper ------------------------------------------------------------------
 @dataclass
-class FakeBatchServer:
-    """Start/stop the stand-in as a child process; ``url`` is its base URL."""
+class FakeBatchServer(FakeServer):
+    """Start/stop the stand-in as a child process; ``url`` is its base URL. Starting, stopping,
+    ``stats()`` and ``control()`` are the online stand-in's (its answer-mode fields are unused)."""
 
     max_lines: int = 50_000
     max_bytes: int = 200_000_000
@@ -367,13 +367,6 @@ class FakeBatchServer:
     fail_match: str = ""
     answers: list[str] = field(default_factory=list)
     api_key_env: str = ""
-    env: dict[str, str] | None = None
-    port: int = 0
-    proc: subprocess.Popen[str] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def argv(self) -> list[str]:
         out = [sys.executable, str(Path(__file__).resolve()), "--port", str(self.port), "--max-lines", str(self.max_lines),
@@ -383,46 +376,6 @@ class FakeBatchServer:
         for path in self.answers:
             out += ["--answers", str(path)]
         return out
-
-    def start(self) -> "FakeBatchServer":
-        self.proc = subprocess.Popen(self.argv(), stdout=subprocess.PIPE, text=True, env=self.env)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().strip()
-        if not line.isdigit():
-            self.proc.kill()
-            raise RuntimeError(f"fake batch server did not start: {self.argv()}")
-        self.port = int(line)
-        return self
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-    def stats(self) -> dict[str, Any]:
-        import urllib.request
-
-        with urllib.request.urlopen(f"{self.url}/_stats", timeout=10) as resp:
-            return json.loads(resp.read())
-
-    def control(self, **changes: Any) -> dict[str, Any]:
-        import urllib.request
-
-        req = urllib.request.Request(f"{self.url}/_control", data=json.dumps(changes).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            return json.loads(resp.read())
-
-    def __enter__(self) -> "FakeBatchServer":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 try:  # a pytest fixture: `from fakes.batch_server import fake_batch_api` in a conftest
