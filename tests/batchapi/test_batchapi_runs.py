@@ -31,3 +31,11 @@ def test_remote_waiting_run_is_not_lost(tmp_path: Path) -> None:
     # recorded in run.json before the state caught up (kill -9 right after a batch was created)
     run.update_run(waiting_on="https://api.example")
     assert run.effective_status() == "waiting"
+
+
+def test_no_stale_heartbeat_alert_for_a_remote_waiting_run() -> None:
+    from engine.alerts import stale_alert
+
+    old = time.time() - 3600
+    assert stale_alert({"status": "waiting", "heartbeat": old, "waiting_on": "https://api.example"}) is None
+    assert stale_alert({"status": "waiting", "heartbeat": old}) is not None  # an endpoint-down wait still beats
