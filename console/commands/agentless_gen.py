@@ -200,11 +200,14 @@ def structure_cmd(
     commit: Optional[str] = typer.Option(None, "--commit", help="Read the files at this commit (git objects); default: the working tree."),
     repo: Optional[str] = typer.Option(None, "--repo", help="owner/name: the 'repo' field and the root-files key (default: the folder name)."),
     nested: bool = typer.Option(False, "--nested", help="List nested classes/functions too (upstream Agentless's ast.walk)."),
+    no_git: bool = typer.Option(False, "--no-git", "--no_git", help="Read a folder that is not a git checkout, every file under it."),
 ) -> None:
     """Build an Agentless repo-structure JSON from a git checkout (no network)."""
-    from engine.agentless.structure_build import build_structure, write_structure
+    from engine.agentless.structure_build import build, write_structure
 
     cli: CliState = ctx.obj
-    obj = build_structure(repo_dir, commit=commit, repo=repo, instance_id=instance_id, nested=nested)
-    out = write_structure(obj, output)
-    cli.echo_err(f"wrote {out} ({obj['repo']} at {obj['base_commit'][:12] or 'working tree'})")
+    built = build(repo_dir, commit=commit, repo=repo, instance_id=instance_id, nested=nested, use_git=not no_git)
+    for warning in built.warnings:
+        cli.echo_err(f"warning: {warning}")
+    out = write_structure(built.obj, output)
+    cli.echo_err(f"wrote {out} ({built.obj['repo']} from the {built.source})")

@@ -29,7 +29,7 @@ from engine.batchio import JsonlAppender, id_key, read_jsonl_objects
 from engine.errors import ExitCode, RolloutError
 from engine.jobs import JobContext, JobOutcome
 from engine.agentless.gen.requests import SamplingConfig
-from engine.agentless.structure import RepoStructure, load_structure_file
+from engine.agentless.structure import RepoStructure, StructureInvalid, load_structure_file
 
 FAILURES_NAME = "failures.jsonl"
 
@@ -92,23 +92,26 @@ def _cached_structure(path: str, mtime_ns: int, size: int) -> RepoStructure:
     return load_structure_file(path)
 
 
-def get_structure(repostructure_dir: str, instance_id: str) -> tuple[RepoStructure | None, str]:
+def get_structure(repostructure_dir: str, instance_id: str) -> tuple[RepoStructure | None, str, str]:
     """A worker-local cached load of ``<dir>/<instance_id>.json`` (keyed by mtime and size).
 
-    Returns ``(structure, "")``, or ``(None, why)`` when the file is missing or unreadable: one
-    bad structure file fails its instance (reason structure_not_found), not the whole job.
+    Returns ``(structure, "", "")``, or ``(None, reason, why)``: one bad structure file fails its
+    instance, not the whole job, with reason structure_not_found (no file) or structure_invalid
+    (a file that is not a readable structure: the JSON error says why).
     """
     path = os.path.join(repostructure_dir, f"{instance_id}.json")
     try:
         st = os.stat(path)
     except OSError:
-        return None, f"{path}: no such file"
+        return None, "structure_not_found", f"{path}: no such file"
     try:
-        return _cached_structure(path, st.st_mtime_ns, st.st_size), ""
+        return _cached_structure(path, st.st_mtime_ns, st.st_size), "", ""
+    except StructureInvalid as exc:
+        return None, "structure_invalid", str(exc)
     except RolloutError as exc:
-        return None, str(exc)
+        return None, "structure_not_found", str(exc)
     except OSError as exc:
-        return None, f"{path}: {exc.strerror or exc}"
+        return None, "structure_not_found", f"{path}: {exc.strerror or exc}"
 
 
 @dataclass

@@ -133,9 +133,9 @@ def repair_task(task: _Task) -> list[ItemResult]:
         def fail(reason: str, detail: str = "") -> None:
             out.extend(failure(iid, c, reason, detail) for c in cids)
 
-        structure, why = get_structure(task.repostructure_dir, iid)
+        structure, reason, why = get_structure(task.repostructure_dir, iid)
         if structure is None:
-            fail("structure_not_found", why)
+            fail(reason, why)
             continue
         files = [f for f in _flatten(loc.get("found_files"))][: task.top_n]
         resolved = {f: structure.resolve_path(f) for f in files}

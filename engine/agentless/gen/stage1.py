@@ -47,9 +47,9 @@ def stage1_task(task: _Task) -> list[ItemResult]:
     """Worker: build the requests of a few instances (runs in a worker process)."""
     out: list[ItemResult] = []
     for iid, problem, samples in task.items:
-        structure, why = get_structure(task.repostructure_dir, iid)
+        structure, reason, why = get_structure(task.repostructure_dir, iid)
         if structure is None:
-            out += [failure(iid, c, "structure_not_found", why)
+            out += [failure(iid, c, reason, why)
                     for c in _cids(task.sampling, iid, samples)]
             continue
         prompt = localization_prompt(task.role, problem, structure.tree_text(only_py=True))

@@ -6,7 +6,7 @@ Each step-1 response line gives one step-2 request with the same custom_id (a pl
 :func:`engine.agentless.gen.localize.parse_localization`; the bug fixer's prompt holds the full text of
 every found file, the test writer's the top test file. Lines that cannot be used go to
 ``failures.jsonl`` with a reason: malformed_line, step1_request_failed, empty_response,
-reasoning_only, instance_not_in_dataset, structure_not_found, no_files_found,
+reasoning_only, instance_not_in_dataset, structure_not_found, structure_invalid, no_files_found,
 no_test_files_found, prompt_too_long.
 """
 
@@ -75,9 +75,9 @@ def stage2_task(task: _Task) -> list[ItemResult]:
     """Worker: parse answers and build step-2 requests (runs in a worker process)."""
     out: list[ItemResult] = []
     for item in task.items:
-        structure, why = get_structure(task.repostructure_dir, item.instance_id)
+        structure, reason, why = get_structure(task.repostructure_dir, item.instance_id)
         if structure is None:
-            out += _fail_all(item, "structure_not_found", why)
+            out += _fail_all(item, reason, why)
             continue
         loc = parse_localization(item.content, item.reasoning, structure, max_files=task.max_files)
         if loc.reason in ("empty_response", "reasoning_only"):
