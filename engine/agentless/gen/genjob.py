@@ -30,6 +30,7 @@ from engine.errors import ExitCode, RolloutError
 from engine.jobs import JobContext, JobOutcome
 from engine.agentless.gen.requests import SamplingConfig
 from engine.agentless.structure import RepoStructure, StructureInvalid, load_structure_file
+from engine.promptguard import PromptLimit, config_context_length, config_endpoint_url, resolve_limit
 
 FAILURES_NAME = "failures.jsonl"
 
@@ -45,7 +46,13 @@ class GenOptions:
     split: str = "test"
     convert_crlf: bool = False
     num_workers: int = 1
+    #: None: prompt + max_tokens must fit the context length (engine/promptguard); 0: no guard;
+    #: N: the estimated prompt must not exceed N
     max_prompt_tokens: int | None = None
+    #: the context length when the endpoint (``url``, else the config's default) does not say
+    context_length: int | None = None
+    #: the endpoint the requests are meant for, asked for its context length
+    url: str | None = None
     failures_file: str | None = None
 
 
@@ -70,6 +77,21 @@ class ItemResult:
     reason: str | None = None
     detail: str = ""
     prompt_tokens: int = 0
+
+
+def prompt_limit(ctx: JobContext, opts: GenOptions) -> PromptLimit:
+    """The prompt-size guard of a generating stage (see :mod:`engine.promptguard`); its settings
+    go into the run's figures."""
+    url = opts.url or config_endpoint_url(ctx.config)
+    limit = resolve_limit(opts.max_prompt_tokens, url=url, config_context=config_context_length(ctx.config),
+                          flag_context=opts.context_length)
+    ctx.set_figures(**limit.figures())
+    return limit
+
+
+def too_long(limit: PromptLimit, tokens: int, cfg: SamplingConfig) -> str | None:
+    """Why a prompt of ``tokens`` (estimated) may not be written, or None."""
+    return limit.problem(tokens, cfg.max_tokens)
 
 
 def failure(instance_id: str | None, custom_id: str | None, reason: str, detail: str = "") -> ItemResult:

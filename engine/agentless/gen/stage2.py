@@ -21,7 +21,8 @@ from engine.errors import InputError
 from engine.jobs import JobContext, JobOutcome
 from engine.agentless.dataset import Instance, load_instances, select_instances
 from engine.agentless.gen.genjob import (ItemResult, Outputs, SelectedGenOptions, count_lines, failure, failures_path, get_structure,
-                                   generate, run_blocking, serialize)
+                                   generate, prompt_limit, run_blocking, serialize, too_long)
+from engine.promptguard import PromptLimit
 from engine.agentless.gen.localize import parse_localization
 from engine.agentless.gen.prompts import repair_prompt, reproduction_prompt
 from engine.agentless.gen.requests import SamplingConfig, chat_body, request_line, temperature_for
@@ -54,7 +55,7 @@ class _Task:
     role: str
     repostructure_dir: str
     sampling: SamplingConfig
-    max_prompt_tokens: int | None
+    limit: PromptLimit
     max_files: int
     items: list[_Item]
 
@@ -98,8 +99,8 @@ def stage2_task(task: _Task) -> list[ItemResult]:
                 continue
             prompt = repair_prompt(item.problem, files)
         tokens = estimate_tokens(prompt)
-        if task.max_prompt_tokens and tokens > task.max_prompt_tokens:
-            out += _fail_all(item, "prompt_too_long", f"{tokens} estimated tokens > {task.max_prompt_tokens}")
+        if why := too_long(task.limit, tokens, task.sampling):
+            out += _fail_all(item, "prompt_too_long", why)
             continue
         for cid, n in item.samples:
             body = chat_body(task.sampling, prompt, temperature_for(task.sampling, n or 0, task.role))
@@ -129,6 +130,7 @@ def make_stage2_job(opts: Stage2Options):
         lines = count_lines(inp)
         ctx.set_total(lines * (cfg.passk if cfg.passk > 1 else 1))
         ctx.set_figures(role=opts.role, input_lines=lines, passk=cfg.passk, token_estimator=estimator_name())
+        limit = prompt_limit(ctx, opts)
         outputs = Outputs(output_file=Path(opts.output_file), failures_file=failures_path(opts.output_file, opts.failures_file),
                           stage="gen_step2", run_id=ctx.run.run_id)
         try:
@@ -168,10 +170,10 @@ def make_stage2_job(opts: Stage2Options):
                         continue
                     chunk.append(_Item(resp.custom_id, iid, todo, resp.content(), resp.reasoning(), inst.problem_statement))
                     if len(chunk) >= CHUNK:
-                        yield _Task(opts.role, opts.repostructure_dir, cfg, opts.max_prompt_tokens, opts.max_files, chunk)
+                        yield _Task(opts.role, opts.repostructure_dir, cfg, limit, opts.max_files, chunk)
                         chunk = []
                 if chunk:
-                    yield _Task(opts.role, opts.repostructure_dir, cfg, opts.max_prompt_tokens, opts.max_files, chunk)
+                    yield _Task(opts.role, opts.repostructure_dir, cfg, limit, opts.max_files, chunk)
 
             return await generate(ctx, outputs, stage2_task, tasks(), opts.num_workers, f"{lines} step-1 responses")
         finally:
