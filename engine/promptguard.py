@@ -19,8 +19,6 @@ Standard library only (urllib), so importing it stays cheap.
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +85,9 @@ def fetch_context_length(base_url: str, headers: dict[str, str] | None = None,
                          timeout: float = DISCOVERY_TIMEOUT_S) -> tuple[int | None, str]:
     """``(context length, the URL that said it)`` from an endpoint, or ``(None, "")`` when it does
     not answer or does not say. ``base_url`` is the server's root (``http://host:port``)."""
+    import urllib.error  # only when an endpoint is asked: http.client is not cheap to import
+    import urllib.request
+
     base = base_url.rstrip("/").removesuffix("/v1")
     for path in ("/v1/models", "/get_model_info"):
         url = base + path

@@ -28,6 +28,7 @@ from __future__ import annotations
 import ast
 import codecs
 import os
+import posixpath
 import subprocess
 import warnings
 from dataclasses import dataclass, field
@@ -121,10 +122,28 @@ def _git(repo_dir: Path, *args: str, input: bytes | None = None) -> bytes:
     return proc.stdout
 
 
+def _cat_blobs(repo_dir: Path, shas: list[str]) -> list[bytes]:
+    """The contents of ``shas``, in order, from one ``git cat-file --batch`` (fast on big repos)."""
+    if not shas:
+        return []
+    out = _git(repo_dir, "cat-file", "--batch", input=("\n".join(shas) + "\n").encode())
+    blobs, pos = [], 0
+    for _ in shas:
+        nl = out.index(b"\n", pos)
+        size = int(out[pos:nl].split()[2])
+        blobs.append(out[nl + 1:nl + 1 + size])
+        pos = nl + 1 + size + 1
+    return blobs
+
+
 def _iter_git_files(repo_dir: Path, commit: str) -> Iterator[tuple[str, bytes | None]]:
-    """``(path, content or None for non-.py)`` of every blob at ``commit``."""
+    """``(path, content or None for non-.py)`` of every blob at ``commit``.
+
+    A ``.py`` symlink to a file of the repository reads as that file, as it does in a checkout
+    (Agentless walks one); other symlinks are stored as non-Python files.
+    """
     listing = _git(repo_dir, "ls-tree", "-r", "-z", "--full-tree", commit)
-    entries: list[tuple[str, str]] = []
+    entries: list[tuple[str, str, bool]] = []  # (path, sha, is a symlink)
     for rec in listing.split(b"\0"):
         if not rec:
             continue
@@ -132,22 +151,17 @@ def _iter_git_files(repo_dir: Path, commit: str) -> Iterator[tuple[str, bytes | 
         mode, kind, sha = meta.decode().split()
         if kind != "blob":  # submodules (commit entries) are not files of this repo
             continue
-        entries.append((path.decode("utf-8", "surrogateescape"), sha if mode != "120000" else ""))
+        entries.append((path.decode("utf-8", "surrogateescape"), sha, mode == "120000"))
     # os.walk's order, as Agentless builds it: a folder's files, then its subfolders
     entries.sort(key=lambda e: (e[0].split("/")[:-1], e[0].rsplit("/", 1)[-1]))
-    py = [(p, sha) for p, sha in entries if p.endswith(".py") and sha]
-    contents: dict[str, bytes] = {}
-    if py:
-        # one cat-file process for every blob: fast even on large repos
-        out = _git(repo_dir, "cat-file", "--batch", input=("\n".join(sha for _, sha in py) + "\n").encode())
-        pos = 0
-        for path, _sha in py:
-            nl = out.index(b"\n", pos)
-            header = out[pos:nl].split()
-            size = int(header[2])
-            contents[path] = out[nl + 1:nl + 1 + size]
-            pos = nl + 1 + size + 1
-    for path, _sha in entries:
+    py = [(p, sha) for p, sha, link in entries if p.endswith(".py") and not link]
+    contents = dict(zip((p for p, _ in py), _cat_blobs(repo_dir, [sha for _, sha in py])))
+    links = [(p, sha) for p, sha, link in entries if p.endswith(".py") and link]
+    for (path, _sha), target in zip(links, _cat_blobs(repo_dir, [sha for _, sha in links])):
+        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target.decode("utf-8", "surrogateescape")))
+        if resolved in contents:
+            contents[path] = contents[resolved]
+    for path, _sha, _link in entries:
         yield path, contents.get(path)
 
 

@@ -2,7 +2,7 @@
 
 Folders named ``classes``, ``functions`` and ``text`` (one folder holding exactly those three),
 a package named like the repository (whose ``utils.py`` hides the root's), a file that does not
-parse, CRLF, no final newline, a BOM, Latin-1 bytes. Built with ``rollout agentless structure``,
+parse, CRLF, no final newline, a BOM, Latin-1 bytes, a symlink. Built with ``rollout agentless structure``,
 then: stage 1 lists every Python file, stage 2 shows the chosen files whole, and stage 3's
 patches apply with ``git apply`` and give the edited files byte for byte.
 """
@@ -56,6 +56,7 @@ def awkward_repo(tmp_path: Path) -> Path:
     for rel, data in FILES.items():
         (repo / rel).parent.mkdir(parents=True, exist_ok=True)
         (repo / rel).write_bytes(data)
+    (repo / "demo" / "link.py").symlink_to("text/render.py")  # reads as its target, as in a checkout
     _git(repo, "init", "-q")
     (repo / ".git" / "info" / "attributes").write_text("* -text\n")  # keep CRLF bytes as they are
     _git(repo, "add", "-A")
@@ -78,12 +79,13 @@ def test_structure_reads_every_file_right(awkward_repo: Path, built) -> None:
     odd = st.structure["odd"]
     assert set(odd) == {"classes", "functions", "text"} and not is_file_node(odd)
     check = check_files(awkward_repo, st)
-    py = [p for p in FILES if p.endswith(".py")]
+    py = [p for p in FILES if p.endswith(".py")] + ["demo/link.py"]
     assert check.py_files == len(py) and check.hidden_root_files == ["utils.py"]
     assert check.listed == len(py) - 1 and check.not_listed == []
     assert check.text_equal == check.listed and check.bytes_exact == check.listed, (check.text_differs, check.bytes_differ)
     assert st.file_format("demo/crlf.py").newline == "\r\n" and not st.file_format("demo/nofinal.py").final_newline
     assert st.file_format("demo/bom.py").bom and st.file_format("demo/latin1.py").encoding == "latin-1"
+    assert st.file_text("demo/link.py") == st.file_text("demo/text/render.py")
     assert st.get("demo/legacy.py")["classes"] == [] and st.file_text("demo/legacy.py") == "print 'python 2'\nx = 1\n"
     assert st.repo_path("demo/setup.py") == "setup.py" and st.resolve_path("setup.py") == "demo/setup.py"
     listed = tree_paths(st.tree_text())

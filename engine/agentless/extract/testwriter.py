@@ -24,9 +24,8 @@ from engine.agentless.extract.apply import apply_edits
 from engine.agentless.extract.diffs import new_file_diff, syntax_error
 from engine.agentless.extract.repo_patch import repo_file_diff
 from engine.agentless.extract.edits import parse_edits
-from engine.agentless.gen.localize import parse_localization
+from engine.agentless.gen.localize import is_test_path, parse_localization
 from engine.agentless.reasoning import fenced_blocks, split_reasoning
-from engine.agentless.gen.stage2 import is_test_path
 from engine.agentless.structure import RepoStructure
 
 REPRODUCE_FILE = "reproduce_bug.py"

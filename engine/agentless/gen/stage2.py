@@ -23,7 +23,7 @@ from engine.agentless.dataset import Instance, load_instances, select_instances
 from engine.agentless.gen.genjob import (ItemResult, Outputs, SelectedGenOptions, count_lines, failure, failures_path, get_structure,
                                    generate, prompt_limit, run_blocking, serialize, too_long)
 from engine.promptguard import PromptLimit
-from engine.agentless.gen.localize import parse_localization
+from engine.agentless.gen.localize import is_test_path, parse_localization
 from engine.agentless.gen.prompts import repair_prompt, reproduction_prompt
 from engine.agentless.gen.requests import SamplingConfig, chat_body, request_line, temperature_for
 from engine.agentless.tokens import estimate_tokens, estimator_name
@@ -58,14 +58,6 @@ class _Task:
     limit: PromptLimit
     max_files: int
     items: list[_Item]
-
-
-def is_test_path(path: str) -> bool:
-    """Test files by the usual conventions: test_*.py, *_test.py, conftest.py, or under a tests folder."""
-    name = path.rsplit("/", 1)[-1]
-    parts = path.split("/")[:-1]
-    return (name.startswith("test") or name.endswith("_test.py") or name == "conftest.py"
-            or any(p in ("test", "tests", "testing") for p in parts))
 
 
 def _fail_all(item: _Item, reason: str, detail: str = "") -> list[ItemResult]:
