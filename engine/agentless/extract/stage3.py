@@ -69,9 +69,9 @@ ROLES = ("bugfixer", "testwriter")
 CHUNK = 16
 #: structures kept per worker process
 STRUCTURE_CACHE = 32
-#: how much of the input is read to tell Batch output JSONL from anything else
-SNIFF_BYTES = 1 << 20
+#: the input's first lines read to tell Batch output JSONL from anything else (a longer line is not one)
 SNIFF_LINES = 5
+SNIFF_LINE_BYTES = 256 << 20
 #: Agentless's file name for the voted predictions (written beside predictions.jsonl)
 ALL_PREDS = "all_preds.jsonl"
 
@@ -521,22 +521,25 @@ def check_input_file(path: Path) -> None:
     """Refuse, up front and in one line, an input that is not OpenAI Batch output JSONL (a parquet
     file, a request file, a JSON list...), instead of one malformed_line failure per line.
 
-    Only the start of the file is read: some of its first lines must be response lines.
+    Only the start of the file is read: one of its first non-empty lines must be a response line.
     """
+    lines: list[bytes] = []
     with open(path, "rb") as fh:
-        head = fh.read(SNIFF_BYTES)
-    if not head.strip():
+        while len(lines) < SNIFF_LINES:
+            raw = fh.readline(SNIFF_LINE_BYTES)
+            if not raw:
+                break
+            if raw.strip():
+                lines.append(raw)
+    if not lines:
         raise InputError(f"{path}: empty file: pass the step-2 responses (OpenAI Batch output JSONL) as --input_file")
-    lines = [ln for ln in head.split(b"\n") if ln.strip()]
-    if len(head) == SNIFF_BYTES and len(lines) > 1:
-        lines.pop()  # the last line read may be cut off
     first_problem = ""
-    for lineno, raw in enumerate(lines[:SNIFF_LINES], 1):
+    for lineno, raw in enumerate(lines, 1):
         resp, problems = parse_response(str(path), lineno, raw)
         if resp is not None:
             return
         first_problem = first_problem or (problems[0].message if problems else "not a response line")
-    what = "a request file" if lines and _looks_like_request(lines[0]) else "not OpenAI Batch output JSONL"
+    what = "a request file" if _looks_like_request(lines[0]) else "not OpenAI Batch output JSONL"
     raise InputError(f"{path}: {what} (line 1: {first_problem}): pass the output of 'rollout process' "
                      "(or of the Batch API) for the step-2 requests as --input_file")
 
