@@ -219,4 +219,5 @@ def structure_cmd(
     for warning in built.warnings:
         cli.echo_err(f"warning: {warning}")
     out = write_structure(built.obj, output)
-    cli.echo_err(f"wrote {out} ({built.obj['repo']} from the {built.source})")
+    cli.echo_err(f"wrote {out} ({built.obj['repo']} from the {built.source}: {built.files} files, "
+                 f"{built.python_files} Python)")

@@ -37,7 +37,7 @@ from typing import Any, Iterator
 
 import orjson
 
-from engine.agentless.structure import FileFormat
+from engine.agentless.structure import FileFormat, parse_structure
 from engine.errors import InputError
 
 
@@ -207,6 +207,9 @@ class StructureBuild:
     obj: dict[str, Any]
     source: str  # "commit <sha>", "working tree" or "folder (no git)"
     warnings: list[str] = field(default_factory=list)
+    #: files (and Python files) the reader finds in it
+    files: int = 0
+    python_files: int = 0
 
 
 def build(repo_dir: str | os.PathLike[str], *, commit: str | None = None, repo: str | None = None,
@@ -251,6 +254,7 @@ def build(repo_dir: str | os.PathLike[str], *, commit: str | None = None, repo: 
     structure: dict[str, Any] = {}
     formats: dict[str, Any] = {}
     repo_paths: dict[str, str] = {}
+    written = 0
     for path, data in files:
         parts = path.split("/")
         folders = [root_key] if len(parts) == 1 else parts[:-1]
@@ -265,6 +269,7 @@ def build(repo_dir: str | os.PathLike[str], *, commit: str | None = None, repo: 
             # its file of the same name hides the root file, as in Agentless's own walk
             warnings_.append(f"{path} hides the root file {repo_paths.pop(spath)} (a package named like the "
                              "repository shares its key): the root file is not in the structure")
+        written += parts[-1] not in node
         if data is None:
             node[parts[-1]] = {}
             continue
@@ -281,7 +286,14 @@ def build(repo_dir: str | os.PathLike[str], *, commit: str | None = None, repo: 
     }
     if formats:
         obj["file_formats"] = formats
-    return StructureBuild(obj, source, warnings_)
+    built = StructureBuild(obj, source, warnings_)
+    # read back with the reader every stage uses: each file written must read as one
+    read = parse_structure(obj)
+    built.files = sum(1 for _ in read.iter_files())
+    built.python_files = len(read.python_files())
+    if built.files != written:
+        warnings_.append(f"{written} files written but {built.files} read back as files: report this structure")
+    return built
 
 
 def build_structure(repo_dir: str | os.PathLike[str], **kw: Any) -> dict[str, Any]:

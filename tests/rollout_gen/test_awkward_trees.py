@@ -71,7 +71,11 @@ def built(awkward_repo: Path, tmp_path: Path, cli):
               "--instance-id", IID, "--output", out)
     assert res.exit_code == 0, res.output
     assert "demo/utils.py hides the root file utils.py" in res.output
-    return load_structure(out.parent, IID)
+    st = load_structure(out.parent, IID)
+    # the builder reads its output back with the stages' reader: every file written is a file
+    assert f"{len(list(st.iter_files()))} files, {len(st.python_files())} Python" in res.output
+    assert len(list(st.iter_files())) == len(FILES)  # + demo/link.py - the hidden utils.py
+    return st
 
 
 def test_structure_reads_every_file_right(awkward_repo: Path, built) -> None:
