@@ -1,20 +1,21 @@
-"""Stage 3 throughput: the 9 fixture step-2 answers repeated as 100 passes (900 answers), 2 workers.
+"""Stage 3 as users run it: the whole ``rollout agentless extract`` process on 900 answers.
 
-Prints ``FIGURE`` lines: samples/s over the whole extract job (parse, apply, diff, unidiff check,
-syntax check of every edited file, normalization for the vote, sample files, voting,
-predictions), CPU per sample (parent + workers: what the machine's other load does not change),
-and peak memory of the parent and of the largest worker. Target: >= 400 samples/s (the seed:
-~195/s, no syntax check).
+The 9 fixture step-2 answers repeated as 100 passes (900 answers), ``--passk 100``,
+``--num_workers 2``, syntax checks on (they always are). The figure is the whole process, start-up
+and loading included: wall time, CPU (process + workers), and peak memory of the process tree
+(sum of the parent's and workers' PSS, polled with psutil: pages the forked workers share with
+the parent count once) and of its largest process.
+Target: <= 2.3 s, i.e. >= 2x the seed's proc_step2 (Kimi-Dev's batch_rollout_bugfixer.py: 4.61 s,
+272 MB on the same answers on this kind of machine, measured before this bench; its script is not
+fetched here: a bench fetches nothing).
 
-Two variants, each run ``RUNS`` times (the median is the figure):
+Two inputs, each run ``RUNS`` times (the median is the figure):
 
-* "repeated" is the target's setting: 100 identical passes of each answer.
-* "distinct" gives every pass its own comment line in every REPLACE block, so no two samples
-  produce the same file text; the vote still groups them (equal after normalization).
+* "repeated": 100 identical passes of each answer (the target's setting);
+* "distinct": every pass has its own comment line in every REPLACE block, so no two samples
+  produce the same file text (nothing can be reused between samples); the vote still groups them.
 
-Nothing is memoized by the new file's content: every sample's edited files are syntax-checked
-and normalized on their own (each ORIGINAL file is parsed once per worker, and only the changed
-regions of the new text are compiled, see engine.agentless.extract.normalize.PythonAnalyzer).
+The machine is shared: the load average at the start of each run is printed beside it.
 """
 
 from __future__ import annotations
@@ -24,40 +25,37 @@ import os
 import re
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import orjson
+import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from engine.jobs import run_job
-from engine.agentless.predictions import validate_predictions
-from engine.agentless.extract.stage3 import ExtractOptions, make_extract_job
+from engine.agentless.predictions import validate_predictions  # noqa: E402
 
 FIXTURES = REPO.parent / "shared" / "data" / "swe-lite-fixtures"
+ROLLOUT = str(Path(sys.executable).with_name("rollout"))
 PASSES = 100
 WORKERS = 2
 RUNS = 3
+TARGET_S = 2.3
+SEED_S, SEED_MB = 4.61, 272
 
 
 def _variant(answer: str, k: int) -> str:
-    """The same fix with a pass-specific comment line in every REPLACE: distinct file texts (no
-    memo hit anywhere), equal after normalization (the vote normalizes every pass)."""
+    """The same fix with a pass-specific comment line in every REPLACE block."""
     return re.sub(r"\n>>>>>>> REPLACE", f"\n# variant {k}\n>>>>>>> REPLACE", answer)
 
 
-def _cpu_s() -> float:
-    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def run(lines: list[dict], tmpdir: Path, label: str, distinct: bool) -> bool:
-    inp = tmpdir / f"{label}.jsonl"
-    with open(inp, "wb") as fh:
+def write_input(path: Path, distinct: bool) -> int:
+    lines = [orjson.loads(raw) for raw in (FIXTURES / "responses_step2_repair.jsonl").read_bytes().splitlines() if raw.strip()]
+    with open(path, "wb") as fh:
         for k in range(PASSES):
             for obj in lines:
                 new = json.loads(json.dumps(obj))
@@ -66,47 +64,73 @@ def run(lines: list[dict], tmpdir: Path, label: str, distinct: bool) -> bool:
                     msg = new["response"]["body"]["choices"][0]["message"]
                     msg["content"] = _variant(msg["content"], k)
                 fh.write(orjson.dumps(new) + b"\n")
-    n = PASSES * len(lines)
+    return PASSES * len(lines)
+
+
+def _cpu_children() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run_once(inp: Path, save: Path, workspace: Path) -> dict:
+    """One whole process: wall, CPU, peak RSS (tree sum and largest process), exit code."""
+    cmd = [ROLLOUT, "--workspace", str(workspace), "agentless", "extract", "--input_file", str(inp),
+           "--repostructure_dir", str(FIXTURES / "structures"), "--save_dir", str(save), "--passk", str(PASSES),
+           "--num_workers", str(WORKERS), "--plain"]
+    load = os.getloadavg()[0]
+    cpu0, t0 = _cpu_children(), time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak_sum = peak_one = 0
+    try:
+        ps = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            try:
+                # PSS: pages the forked workers share with the parent are counted once, not per process
+                rss = [p.memory_full_info().pss for p in [ps, *ps.children(recursive=True)]]
+            except psutil.Error:
+                rss = []
+            if rss:
+                peak_sum, peak_one = max(peak_sum, sum(rss)), max(peak_one, max(rss))
+            time.sleep(0.01)
+    finally:
+        stderr = proc.communicate()[1]
+    wall = time.perf_counter() - t0
+    return {"wall": wall, "cpu": _cpu_children() - cpu0, "peak_sum_mb": peak_sum / 2**20, "peak_one_mb": peak_one / 2**20,
+            "exit": proc.returncode, "load": load, "stderr": stderr.decode("utf-8", "replace")[-300:]}
+
+
+def bench(tmp: Path, label: str, distinct: bool) -> bool:
+    inp = tmp / f"{label}.jsonl"
+    n = write_input(inp, distinct)
+    runs = []
     ok = True
-    rates: list[float] = []
-    cpus: list[float] = []
     for r in range(RUNS):
-        save = tmpdir / f"{label}{r}"
-        opts = ExtractOptions(role="bugfixer", input_file=str(inp), repostructure_dir=str(FIXTURES / "structures"),
-                              save_dir=str(save), passk=PASSES, num_workers=WORKERS)
-        load = os.getloadavg()[0]
-        cpu0, t0 = _cpu_s(), time.perf_counter()
-        result = run_job("extract", make_extract_job(opts), workspace=tmpdir / "ws", argv=["bench"], install_signals=False)
-        elapsed, cpu = time.perf_counter() - t0, _cpu_s() - cpu0
-        rates.append(n / elapsed)
-        cpus.append(cpu)
-        summary = result.state["figures"]["extract"]
+        save = tmp / f"{label}{r}"
+        res = run_once(inp, save, tmp / "ws")
+        summary = json.loads((save / "summary.json").read_text()) if (save / "summary.json").exists() else {}
         report = validate_predictions(save / "predictions.jsonl")
         winners = sorted({json.loads(x)["custom_id"].rsplit("__", 1)[1] for x in (save / "votes.jsonl").read_text().splitlines()})
-        print(f"# {label} run {r + 1}: {n} samples in {elapsed:.2f} s ({n / elapsed:.0f}/s, {cpu:.2f} CPU s): "
-              f"{summary['valid']} valid, {summary['empty']} empty, {summary['failed']} failed; predictions ok={report.ok} "
-              f"({report.predictions}, winners {winners}); exit {result.exit_code}; load average at start {load:.1f} "
-              f"on {os.cpu_count()} cores")
-        ok = ok and summary["valid"] == n and report.ok and result.exit_code == 0 and winners == ["pass0"]
-    target = "[>= 400, seed ~195 without syntax check]" if not distinct else \
-        "[>= 400; every pass distinct: every file text checked and normalized on its own]"
-    print(f"FIGURE stage3_{label}_samples_per_s {statistics.median(rates):.0f} samples/s {target} "
-          f"(median of {RUNS}, best {max(rates):.0f})")
-    print(f"FIGURE stage3_{label}_wall {n / statistics.median(rates):.2f} s [{n} samples, {WORKERS} workers, incl. voting]")
-    print(f"FIGURE stage3_{label}_cpu_per_sample {1000 * statistics.median(cpus) / n:.2f} ms "
-          f"[parent + {WORKERS} workers, whole job]")
+        good = (res["exit"] == 0 and summary.get("valid") == n and report.ok and winners == ["pass0"]
+                and (save / "all_preds.jsonl").read_bytes() == (save / "predictions.jsonl").read_bytes())
+        ok = ok and good
+        print(f"# {label} run {r + 1}: {n} answers, whole process {res['wall']:.2f} s, CPU {res['cpu']:.2f} s, peak "
+              f"{res['peak_sum_mb']:.0f} MB (largest process {res['peak_one_mb']:.0f} MB); {summary.get('valid')} valid; "
+              f"predictions ok={report.ok}; exit {res['exit']}; load average {res['load']:.1f} on {os.cpu_count()} cores"
+              + ("" if good else f"; CHECK FAILED {res['stderr']}"))
+        runs.append(res)
+    wall = statistics.median(r["wall"] for r in runs)
+    print(f"FIGURE stage3_{label}_whole_process {wall:.2f} s [<= {TARGET_S}; seed {SEED_S} s] (median of {RUNS}, "
+          f"best {min(r['wall'] for r in runs):.2f})")
+    print(f"FIGURE stage3_{label}_cpu {statistics.median(r['cpu'] for r in runs):.2f} s [process + {WORKERS} workers]")
+    print(f"FIGURE stage3_{label}_peak_rss {max(r['peak_sum_mb'] for r in runs):.0f} MB [seed {SEED_MB} MB; "
+          f"PSS, parent + workers]")
     return ok
 
 
 def main() -> int:
-    lines = [orjson.loads(raw) for raw in (FIXTURES / "responses_step2_repair.jsonl").read_bytes().splitlines() if raw.strip()]
     with tempfile.TemporaryDirectory() as tmp:
-        ok = run(lines, Path(tmp), "repeated", distinct=False)
-        ok = run(lines, Path(tmp), "distinct", distinct=True) and ok
-    parent_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(f"FIGURE stage3_peak_rss_parent {parent_kb / 1024:.0f} MiB")
-    print(f"FIGURE stage3_peak_rss_worker {child_kb / 1024:.0f} MiB [largest worker]")
+        ok = bench(Path(tmp), "repeated", distinct=False)
+        ok = bench(Path(tmp), "distinct", distinct=True) and ok
     return 0 if ok else 1
 
 

@@ -39,6 +39,8 @@ class Endpoint(_Strict):
     api_key_file: str | None = None
     model: str | None = None
     max_concurrency: int | None = Field(default=None, ge=1)
+    #: the served model's context length, when the endpoint does not say it (engine/promptguard)
+    context_length: int | None = Field(default=None, ge=1)
 
 
 class Price(_Strict):
@@ -116,6 +118,8 @@ class Config(BaseSettings):
     refresh_interval: float = Field(default=1.0, gt=0, le=60)
     endpoints: dict[str, Endpoint] = Field(default_factory=dict)
     default_endpoint: str | None = None
+    #: context length for the prompt-size guard when neither the endpoint nor its entry says
+    context_length: int | None = Field(default=None, ge=1)
     prices: dict[str, Price] = Field(default_factory=dict)
     budget_usd: float | None = Field(default=None, ge=0)
     alerts: list[AlertRule] = Field(default_factory=list)
@@ -246,6 +250,7 @@ refresh_interval = 1.0
 # [endpoints.local]
 # url = "http://127.0.0.1:30000"
 # api_key_env = "SGLANG_API_KEY"
+# context_length = 32768        # prompt-size guard, when the server does not report max_model_len
 
 # Prices per model: USD per 1M tokens for hosted APIs...
 # [prices."gpt-4o-mini"]

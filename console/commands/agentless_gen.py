@@ -80,7 +80,11 @@ IDSFILE = seed_option(None, "--instances_file", help="File of instance ids, one 
 START = seed_option(None, "--start_file", help="First instance id of a range (ids sorted as strings, inclusive).")
 END = seed_option(None, "--end_file", help="Last instance id of the range (inclusive).")
 WORKERS = seed_option(2, "--num_workers", min=1, help="Worker processes for prompt building (1: in-process).")
-MAXPROMPT = seed_option(None, "--max_prompt_tokens", help="Skip prompts estimated above this many tokens (failure reason prompt_too_long).")
+MAXPROMPT = seed_option(None, "--max_prompt_tokens", help="Skip prompts estimated above this many tokens (failure prompt_too_long); "
+                        "default: prompt + max_tokens must fit the model's context length; 0: no guard.")
+CTXLEN = seed_option(None, "--context_length", min=1, help="The model's context length when the endpoint and the config do not say "
+                     "(default 131072).")
+URL = seed_option(None, "--url", help="The endpoint the requests are for, asked for its context length (default: the config's).")
 FAILURES = seed_option(None, "--failures_file", help="Where failures go (default: failures.jsonl beside --output_file).")
 PLAIN = typer.Option(False, "--plain", help="Plain progress lines even on a terminal.")
 
@@ -102,7 +106,8 @@ def gen_step1_cmd(
     thinking_style: ThinkingStyle = TSTYLE, temp_policy: TempPolicy = TPOLICY, convert_crlf: bool = CRLF,
     instance_ids: Optional[List[str]] = IDS, instances_file: Optional[str] = IDSFILE,
     start_file: Optional[str] = START, end_file: Optional[str] = END, num_workers: int = WORKERS,
-    max_prompt_tokens: Optional[int] = MAXPROMPT, failures_file: Optional[str] = FAILURES, plain: bool = PLAIN,
+    max_prompt_tokens: Optional[int] = MAXPROMPT, context_length: Optional[int] = CTXLEN, url: Optional[str] = URL,
+    failures_file: Optional[str] = FAILURES, plain: bool = PLAIN,
 ) -> None:
     """Stage 1: localization requests (which files to edit / which test files) for a dataset's instances."""
     from engine.agentless.gen.stage1 import Stage1Options, make_stage1_job
@@ -114,6 +119,7 @@ def gen_step1_cmd(
         sampling=_sampling(model_name, max_tokens, temp, passk, enable_thinking, thinking_budget, thinking_style, temp_policy),
         convert_crlf=convert_crlf, instance_ids=_instance_ids(ctx, instance_ids), instances_file=instances_file,
         start_file=start_file, end_file=end_file, num_workers=num_workers, max_prompt_tokens=max_prompt_tokens,
+        context_length=context_length, url=url,
         failures_file=failures_file,
     )
     result = run_in_foreground(
@@ -133,7 +139,8 @@ def gen_step2_cmd(
     thinking_style: ThinkingStyle = TSTYLE, temp_policy: TempPolicy = TPOLICY, convert_crlf: bool = CRLF,
     instance_ids: Optional[List[str]] = IDS, instances_file: Optional[str] = IDSFILE,
     start_file: Optional[str] = START, end_file: Optional[str] = END, num_workers: int = WORKERS,
-    max_prompt_tokens: Optional[int] = MAXPROMPT, failures_file: Optional[str] = FAILURES, plain: bool = PLAIN,
+    max_prompt_tokens: Optional[int] = MAXPROMPT, context_length: Optional[int] = CTXLEN, url: Optional[str] = URL,
+    failures_file: Optional[str] = FAILURES, plain: bool = PLAIN,
 ) -> None:
     """Stage 2: parse step-1 answers; repair requests (full found files) or reproduction-test requests."""
     from engine.agentless.gen.stage2 import Stage2Options, make_stage2_job
@@ -148,6 +155,7 @@ def gen_step2_cmd(
         sampling=_sampling(model_name, max_tokens, temp, passk, enable_thinking, thinking_budget, thinking_style, temp_policy),
         convert_crlf=convert_crlf, instance_ids=_instance_ids(ctx, instance_ids), instances_file=instances_file,
         start_file=start_file, end_file=end_file, num_workers=num_workers, max_prompt_tokens=max_prompt_tokens,
+        context_length=context_length, url=url,
         failures_file=failures_file,
     )
     result = run_in_foreground(
@@ -169,8 +177,8 @@ def gen_repair_cmd(
     dataset: str = DATASET, split: str = SPLIT, repostructure_dir: str = STRUCT, output_file: str = OUTPUT,
     model_name: str = MODEL, temp: float = TEMP, max_tokens: int = MAXTOK, enable_thinking: Optional[bool] = THINK,
     thinking_budget: Optional[int] = BUDGET, thinking_style: ThinkingStyle = TSTYLE, convert_crlf: bool = CRLF,
-    num_workers: int = WORKERS, max_prompt_tokens: Optional[int] = MAXPROMPT, failures_file: Optional[str] = FAILURES,
-    plain: bool = PLAIN,
+    num_workers: int = WORKERS, max_prompt_tokens: Optional[int] = MAXPROMPT, context_length: Optional[int] = CTXLEN,
+    url: Optional[str] = URL, failures_file: Optional[str] = FAILURES, plain: bool = PLAIN,
 ) -> None:
     """Agentless repair in batch form: requests from localization outputs (sample 0 greedy)."""
     from engine.agentless.gen.repair_batch import RepairOptions, make_repair_job
@@ -181,7 +189,8 @@ def gen_repair_cmd(
         loc_file=loc_file, dataset=dataset, split=split, repostructure_dir=repostructure_dir, output_file=output_file,
         sampling=_sampling(model_name, max_tokens, temp, 1, enable_thinking, thinking_budget, thinking_style, TempPolicy.uniform),
         context_window=context_window, max_samples=max_samples, skip_greedy=skip_greedy, top_n=top_n,
-        convert_crlf=convert_crlf, num_workers=num_workers, max_prompt_tokens=max_prompt_tokens, failures_file=failures_file,
+        convert_crlf=convert_crlf, num_workers=num_workers, max_prompt_tokens=max_prompt_tokens,
+        context_length=context_length, url=url, failures_file=failures_file,
     )
     result = run_in_foreground(
         cli, "gen-repair", make_repair_job(opts), plain=plain, title=f"gen-repair {Path(loc_file).name}",
@@ -200,11 +209,15 @@ def structure_cmd(
     commit: Optional[str] = typer.Option(None, "--commit", help="Read the files at this commit (git objects); default: the working tree."),
     repo: Optional[str] = typer.Option(None, "--repo", help="owner/name: the 'repo' field and the root-files key (default: the folder name)."),
     nested: bool = typer.Option(False, "--nested", help="List nested classes/functions too (upstream Agentless's ast.walk)."),
+    no_git: bool = typer.Option(False, "--no-git", "--no_git", help="Read a folder that is not a git checkout, every file under it."),
 ) -> None:
     """Build an Agentless repo-structure JSON from a git checkout (no network)."""
-    from engine.agentless.structure_build import build_structure, write_structure
+    from engine.agentless.structure_build import build, write_structure
 
     cli: CliState = ctx.obj
-    obj = build_structure(repo_dir, commit=commit, repo=repo, instance_id=instance_id, nested=nested)
-    out = write_structure(obj, output)
-    cli.echo_err(f"wrote {out} ({obj['repo']} at {obj['base_commit'][:12] or 'working tree'})")
+    built = build(repo_dir, commit=commit, repo=repo, instance_id=instance_id, nested=nested, use_git=not no_git)
+    for warning in built.warnings:
+        cli.echo_err(f"warning: {warning}")
+    out = write_structure(built.obj, output)
+    cli.echo_err(f"wrote {out} ({built.obj['repo']} from the {built.source}: {built.files} files, "
+                 f"{built.python_files} Python)")

@@ -16,6 +16,7 @@ from engine.processor import ProcessOptions, make_process_job, output_paths, pre
 from engine.processor.endpoints import ResolvedEndpoint, resolve_endpoint
 from engine.processor.options import TRANSPORTS
 from engine.processor.serve import SERVE_KEY_ENV, ServeSettings, make_serve_process_job
+from engine.promptguard import config_context_length
 from engine.server import ServerOptions
 
 DEFAULT_CONCURRENCY = 64
@@ -54,6 +55,11 @@ def process_cmd(
     transport: str = typer.Option("aiohttp", "--transport", help=f"HTTP client: {', '.join(TRANSPORTS)}."),
     max_wait_endpoint: float = typer.Option(1800.0, "--max-wait-endpoint", min=0.0,
                                             help="Seconds to wait for a lost endpoint before stopping (exit 3)."),
+    max_prompt_tokens: Optional[int] = typer.Option(
+        None, "--max-prompt-tokens", "--max_prompt_tokens", min=0,
+        help="Refuse (errors file, prompt_too_long, never sent) requests whose prompt is estimated above this; "
+        "default: prompt + max_tokens must fit the model's context length (from the endpoint, the config, or "
+        "--context-length); 0: no guard."),
     plain: bool = typer.Option(False, "--plain", help="Plain progress lines even on a terminal."),
     serve: bool = typer.Option(False, "--serve", help="Launch a server (SGLang by default), process against it, stop it.",
                                rich_help_panel="Serve and process"),
@@ -69,7 +75,9 @@ def process_cmd(
     mem_fraction_static: Optional[float] = typer.Option(None, "--mem-fraction-static", min=0.0, max=1.0,
                                                         help="--serve: GPU memory fraction for weights + KV cache.",
                                                         rich_help_panel="Serve and process"),
-    context_length: Optional[int] = typer.Option(None, "--context-length", min=1, help="--serve: max context length.",
+    context_length: Optional[int] = typer.Option(None, "--context-length", min=1,
+                                                 help="--serve: max context length. Also the prompt-size guard's when "
+                                                 "the endpoint and the config do not say.",
                                                  rich_help_panel="Serve and process"),
     engine: str = typer.Option("sglang", "--engine", help="--serve: sglang, or an engine from the config (engines.NAME).",
                                rich_help_panel="Serve and process"),
@@ -136,6 +144,7 @@ def process_cmd(
         api_key_file=api_key_file or (None if api_key_env else target.api_key_file),
         errors=errors, restart=restart, preflight=not no_preflight and not serve, allow_duplicates=allow_duplicates,
         rpm=rpm, tpm=tpm, cache_dir=cache, transport=transport, max_wait_endpoint=max_wait_endpoint,
+        max_prompt_tokens=max_prompt_tokens, context_length=config_context_length(cli.config, endpoint) or context_length,
     )
     if not serve:
         # every check (flags, the whole input, resume scan, pre-flight) before a run dir or output exists

@@ -297,13 +297,14 @@ async def _evaluate_file(ctx: JobContext, cp: CheckpointPlan, fp: FilePlan, suit
         def record(r: SampleResult) -> None:
             sink.write(r.to_dict())
             progress.statuses[r.status.value] += 1
-            # ok = judged (a wrong answer is a result, not a failure); failed = no verdict (ERROR)
-            if r.status is Status.ERROR:
-                ctx.advance(failed=1)
-            elif r.status is Status.SKIP:
+            # ok = passing samples only; failed = every other verdict (WA, TLE, CE...) and ERROR
+            # (no verdict; failures_by_status tells them apart). The job's exit code is set from
+            # evaluation problems, not from these counts: wrong answers are results.
+            if r.status is Status.SKIP:
                 ctx.advance(skipped=1)
-            else:
-                ctx.advance(ok=1)
+                return
+            ctx.advance(ok=1 if r.passed else 0, failed=0 if r.passed else 1)
+            if r.status is not Status.ERROR:
                 progress.judged += 1
                 progress.passed += 1 if r.passed else 0
 

@@ -33,6 +33,8 @@ from engine.processor.cache import ResponseCache, cache_key
 from engine.processor.endpoints import gpus_present, is_local_url
 from engine.processor.gate import EndpointGate
 from engine.processor.options import ProcessOptions
+from engine.promptguard import PromptLimit
+from engine.agentless.tokens import estimate_tokens as estimate_tokens_of_text
 from engine.processor.plan import (PREFLIGHT_TIMEOUT_S, Endpoint, Plan, auth_headers, input_fingerprint,
                                    output_paths, prepare_run)
 from engine.processor.ratelimit import RateLimiter, estimate_tokens
@@ -88,11 +90,31 @@ class InstanceCounter:
         self._seen.add(id_key(instance))
 
 
+PROMPT_TOO_LONG = "prompt_too_long"
+
+
+def _prompt_text(body: dict[str, Any]) -> str:
+    """The text a chat (or completions) body sends as its prompt, for the size estimate."""
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        parts = []
+        for m in messages:
+            content = m.get("content") if isinstance(m, dict) else None
+            if isinstance(content, str):
+                parts.append(content)
+            elif isinstance(content, list):  # content parts: count their text
+                parts += [c.get("text") for c in content if isinstance(c, dict) and isinstance(c.get("text"), str)]
+        return "\n".join(parts)
+    prompt = body.get("prompt")
+    return prompt if isinstance(prompt, str) else ""
+
+
 # -- the job -----------------------------------------------------------------------------------
 class _Processor:
     def __init__(self, ctx: JobContext, options: ProcessOptions, endpoint: Endpoint, transport: Transport,
-                 done: set[int], meter: CostMeter, to_send: int) -> None:
+                 done: set[int], meter: CostMeter, to_send: int, limit: PromptLimit = PromptLimit()) -> None:
         self.ctx = ctx
+        self.limit = limit
         self.opt = options
         self.endpoint = endpoint
         self.transport = transport
@@ -221,6 +243,8 @@ class _Processor:
                 self.instances.add(custom_id)
                 self.ctx.advance(cached=1)
                 return
+        if self._refuse_too_long(custom_id, body):
+            return
         data = orjson.dumps(body)
         url = self.endpoint.target(line.get("url") or "/v1/chat/completions")
         tokens = estimate_tokens(len(data), body.get("max_tokens") or body.get("max_completion_tokens"))
@@ -266,6 +290,21 @@ class _Processor:
             if await self._pause(retry.backoff_delay(attempts, self.opt.backoff_base, self.opt.backoff_max,
                                                      failure.retry_after)):
                 return
+
+    def _refuse_too_long(self, custom_id: str, body: dict[str, Any]) -> bool:
+        """A request whose prompt cannot fit (engine/promptguard) goes to the errors file with
+        reason prompt_too_long and is never sent: True when refused."""
+        if self.limit.off:
+            return False
+        why = self.limit.problem(estimate_tokens_of_text(_prompt_text(body)),
+                                 body.get("max_tokens") or body.get("max_completion_tokens"))
+        if why is None:
+            return False
+        self.write_failure(custom_id, retry.Failure(PROMPT_TOO_LONG, why, False), 0, None)
+        self.finished += 1
+        self.instances.add(custom_id)
+        self.ctx.advance(failed=1)
+        return True
 
     # -- the pool ----------------------------------------------------------------------------
     async def reader(self) -> None:
@@ -414,7 +453,8 @@ async def run_processing(ctx: JobContext, options: ProcessOptions, plan: Plan | 
         poller = MetricsPoller(ctx, endpoint.base, api_key)
         metrics_task = asyncio.create_task(poller.run())
         ctx.phase("processing", f"{to_send} to send, {p.already_done} already done")
-        proc = _Processor(ctx, opt, endpoint, transport, done, meter, to_send)
+        ctx.set_figures(**p.prompt_limit.figures())
+        proc = _Processor(ctx, opt, endpoint, transport, done, meter, to_send, p.prompt_limit)
         del done, p  # the processor holds the done set; nothing else grows with the file
         await proc.run()
         await stop_task(metrics_task)

@@ -41,6 +41,11 @@ class ProcessOptions:
     backoff_max: float = 60.0
     #: after a stop request, how long in-flight requests may still finish (seconds)
     stop_grace: float = 5.0
+    #: prompt-size guard (engine/promptguard): None = prompt + max_tokens must fit the context
+    #: length; 0 = off; N = the estimated prompt must not exceed N
+    max_prompt_tokens: int | None = None
+    #: the context length when the endpoint does not say it (from the config, else the flag)
+    context_length: int | None = None
 
     @property
     def errors_path(self) -> Path:

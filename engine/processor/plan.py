@@ -19,6 +19,7 @@ from engine.batchio import id_key, iter_requests, repair_torn_tail
 from engine.config import read_api_key
 from engine.errors import ExitCode, InputError, RolloutError, ServiceError
 from engine.processor.options import ProcessOptions
+from engine.promptguard import PromptLimit, resolve_limit
 from engine.processor.resume import scan_done
 from engine.processor.transport import Transport, TransportError, make_transport
 
@@ -76,6 +77,8 @@ class Plan:
     fingerprint: dict[str, Any]
     #: the open lock file that keeps a second process off the same output (released at exit)
     lock: Any = None
+    #: the prompt-size guard in force (lines too long for it are refused, never sent)
+    prompt_limit: PromptLimit = PromptLimit()
 
     def release(self) -> None:
         """Drop the output lock (and its file, so none is left beside the output)."""
@@ -159,7 +162,15 @@ def _checks(options: ProcessOptions, endpoint: Endpoint, headers: dict[str, str]
     total, already, model = _validate_and_count(options, done)
     if options.preflight:
         asyncio.run(_preflight_once(options, endpoint, headers))
-    return Plan(total, already, model, done, input_fingerprint(options.input), lock)
+    return Plan(total, already, model, done, input_fingerprint(options.input), lock,
+                prompt_limit(options, endpoint, headers))
+
+
+def prompt_limit(options: ProcessOptions, endpoint: Endpoint, headers: dict[str, str]) -> PromptLimit:
+    """The prompt-size guard: the endpoint is asked for its context length only when the
+    pre-flight may contact it (see :mod:`engine.promptguard`)."""
+    return resolve_limit(options.max_prompt_tokens, url=endpoint.base if options.preflight else None,
+                         headers=headers, flag_context=options.context_length)
 
 
 async def _preflight_once(options: ProcessOptions, endpoint: Endpoint, headers: dict[str, str]) -> None:

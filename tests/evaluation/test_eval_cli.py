@@ -95,6 +95,8 @@ def test_evaluation_metrics_resume_and_curve(tree: Path, tmp_path: Path, rollout
     runs = sorted((workspace / "runs").glob("eval-*"), key=lambda p: json.loads((p / "run.json").read_text())["started"])
     state = json.loads((runs[-1] / "state.json").read_text())
     assert state["status"] == "done" and state["counters"]["done"] == 36
+    # ok counts passing samples only: the 18 CE and WA samples are not ok
+    assert state["counters"]["ok"] == 18 and state["counters"]["failed"] == 18
     figs = state["figures"]
     assert figs["tests_per_s"] > 0 and figs["failures_by_status"] == {"CE": 12, "WA": 6}
     assert [p["step"] for p in figs["curve"]] == [98, 100, 500]

@@ -89,7 +89,10 @@ def serve(args: argparse.Namespace) -> None:
     async def models(request: web.Request) -> web.Response:
         if not authorised(request):
             return web.json_response({"error": {"message": "bad key"}}, status=401)
-        return web.json_response({"object": "list", "data": [{"id": args.model, "object": "model"}]})
+        card: dict[str, Any] = {"id": args.model, "object": "model"}
+        if args.max_model_len:
+            card["max_model_len"] = args.max_model_len  # as vLLM and SGLang report the context length
+        return web.json_response({"object": "list", "data": [card]})
 
     async def health(request: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -189,6 +192,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--retry-after", default="1", help="Retry-After header value for 429")
     p.add_argument("--exit-after", type=int, default=0, help="exit abruptly on the Nth completion request")
     p.add_argument("--model", default="fake-model")
+    p.add_argument("--max-model-len", type=int, default=0, help="report this context length in /v1/models")
     p.add_argument("--keepalive", type=float, default=5.0, help="server keep-alive seconds (uvicorn: 5)")
     p.add_argument("--api-key-env", default="", help="require this env var's value as Bearer key")
     p.add_argument("--ratelimit-requests", type=int, default=0,

@@ -238,7 +238,9 @@ def test_full_url_and_model_override(tmp_path, workspace, rollout_cmd, child_env
 
 
 def test_second_process_on_same_output_refused(tmp_path, workspace, rollout_cmd, child_env, fake_openai):
-    server = fake_openai(delay=0.05)
+    # slow answers: the first run must still be going when the second has started (a loaded
+    # machine takes seconds to start a process); the rerun at the end finishes fast
+    server = fake_openai(delay=0.2)
     inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     ids = write_requests(inp, 200)
     args = ["--input", inp, "--output", out, "--url", server.url, "--concurrency", "4"]
@@ -248,6 +250,6 @@ def test_second_process_on_same_output_refused(tmp_path, workspace, rollout_cmd,
     assert second.returncode == 2 and "another rollout process" in second.stderr and str(first.pid) in second.stderr
     first.send_signal(signal.SIGTERM)
     first.wait(30)
-    assert process(rollout_cmd, child_env, *args).returncode == 0
+    assert process(rollout_cmd, child_env, *args, "--concurrency", "64").returncode == 0
     check_exactly_once(ids, out, tmp_path / "out.jsonl.errors.jsonl")
     assert not (tmp_path / "out.jsonl.rollout.lock").exists()

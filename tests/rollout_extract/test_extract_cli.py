@@ -168,3 +168,33 @@ def test_a_broken_sample_is_recorded_as_exception(step2_lines: dict[str, Any], w
     assert result.exit_code == 1, result.output
     (failure,) = jsonl(save / "failures.jsonl")
     assert failure["reason"] == "exception" and failure["detail"].startswith("TypeError")
+
+
+def test_input_that_is_not_batch_output_is_refused_up_front(fixtures_dir: Path, shared_data: Path, workspace: Path,
+                                                           tmp_path: Path) -> None:
+    structures = str(fixtures_dir / "structures")
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text(json.dumps({"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": {}}) + "\n")
+    for bad, said in [(shared_data / "swe-bench" / "lite-test.parquet", "not OpenAI Batch output JSONL"),
+                      (requests, "a request file"), (fixtures_dir / "structures" / "psf__requests-1963.json", "not OpenAI")]:
+        result = invoke("--input_file", str(bad), "--repostructure_dir", structures, "--save_dir", str(tmp_path / "o"))
+        assert result.exit_code == 2, result.output
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and said in lines[0] and "--input_file" in lines[0], result.output
+    assert not (tmp_path / "o").exists() and not list((workspace / "runs").glob("extract-*"))
+
+
+def test_corrupt_structure_is_structure_invalid(fixtures_dir: Path, step2_lines: dict[str, Any], workspace: Path,
+                                                tmp_path: Path) -> None:
+    structures = tmp_path / "structures"
+    structures.mkdir()
+    (structures / "psf__requests-1963.json").write_text('{"repo": "psf/requests", "struct')
+    inp = write_jsonl(tmp_path / "in.jsonl", [step2_lines["psf__requests-1963"], step2_lines["psf__requests-2148"]])
+    save = tmp_path / "out"
+    result = invoke("--input_file", str(inp), "--repostructure_dir", str(structures), "--save_dir", str(save),
+                    "--num_workers", "0")
+    assert result.exit_code == 1, result.output
+    fails = {f["instance_id"]: f for f in jsonl(save / "failures.jsonl")}
+    assert fails["psf__requests-1963"]["reason"] == "structure_invalid"
+    assert "invalid JSON (unexpected end of data" in fails["psf__requests-1963"]["detail"]
+    assert fails["psf__requests-2148"]["reason"] == "structure_not_found"

@@ -90,13 +90,14 @@ def test_failures_and_resume(cli, fixtures: Path, tmp_path: Path) -> None:
     fails = {f["custom_id"]: f for f in read_jsonl(out.parent / "failures.jsonl")}
     assert fails["psf__requests-2148"]["reason"] == "structure_not_found"
     assert fails["not__here-1"]["reason"] == "instance_not_in_dataset"
-    assert fails["psf__requests-863"]["reason"] == "structure_not_found"
-    assert "invalid JSON" in fails["psf__requests-863"]["detail"]
+    assert fails["psf__requests-863"]["reason"] == "structure_invalid"
+    assert "invalid JSON (unexpected end of data" in fails["psf__requests-863"]["detail"]
     assert set(fails["not__here-1"]) >= {"instance_id", "custom_id", "reason", "detail"}
     # the run's state counts them
     state = json.loads(next((Path(p) for p in (tmp_path / "ws" / "runs").glob("gen-step1-*/state.json"))).read_text())
     assert state["counters"]["ok"] == 2 and state["counters"]["failed"] == 3
-    assert state["figures"]["failed_by_reason"] == {"structure_not_found": 2, "instance_not_in_dataset": 1}
+    assert state["figures"]["failed_by_reason"] == {"structure_not_found": 1, "structure_invalid": 1,
+                                                    "instance_not_in_dataset": 1}
     # a rerun skips what is already written and writes nothing twice
     res = cli(*args)
     assert res.exit_code == 1

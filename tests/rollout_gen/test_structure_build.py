@@ -61,6 +61,8 @@ def _expected(commit: str) -> dict:
         "repo": "owner/demo",
         "base_commit": commit,
         "instance_id": "owner__demo-1",
+        # the root's files are stored under the repo name; their real paths are kept beside
+        "repo_paths": {"demo/README.md": "README.md", "demo/setup.py": "setup.py"},
         "structure": {
             # root files under the repo name; the top-level demo/ folder merges into it
             "demo": {
@@ -94,12 +96,15 @@ def test_build_from_commit_matches_hand_checked(small_repo: Path, tmp_path: Path
     res = cli("agentless", "structure", "--repo-dir", small_repo, "--commit", commit[:10], "--instance-id",
               "owner__demo-1", "--repo", "owner/demo", "--output", out)
     assert res.exit_code == 0, res.output
+    # the working tree changed after the commit: said, with which state the structure holds
+    assert "dirty (1 changed, 0 untracked)" in res.output and f"from commit {commit[:12]}" in res.output
     got = json.loads(out.read_text())
     assert got == _expected(commit)
     # and the reader understands it
     st = load_structure(out.parent, "owner__demo-1")
     assert st is not None
     assert st.resolve_path("setup.py") == "demo/setup.py"
+    assert st.repo_path("demo/setup.py") == "setup.py" and st.repo_path("demo/mod.py") == "demo/mod.py"
     assert st.file_text("demo/mod.py") == MOD
     assert st.python_files() == ["demo/setup.py", "demo/mod.py", "docs/broken.py"]
 
@@ -121,6 +126,24 @@ def test_bad_repo_dir(tmp_path: Path) -> None:
     plain.mkdir()
     with pytest.raises(InputError, match="not a git checkout"):
         build_structure(plain, commit="HEAD")
+    (plain / "a.py").write_text("A = 1\n")
+    with pytest.raises(InputError, match="pass --no-git"):
+        build_structure(plain)
+    assert build_structure(plain, use_git=False)["structure"] == {"plain": {"a.py": {"classes": [], "functions": [], "text": ["A = 1"]}}}
+
+
+def test_dirty_working_tree_is_said(small_repo: Path, tmp_path: Path, cli) -> None:
+    (small_repo / "docs" / "new.py").write_text("N = 1\n")
+    (small_repo / "build").mkdir()
+    (small_repo / ".gitignore").write_text("build/\n")
+    (small_repo / "build" / "junk.py").write_text("J = 1\n")
+    out = tmp_path / "s.json"
+    res = cli("agentless", "structure", "--repo-dir", small_repo, "--instance-id", "x", "--output", out)
+    assert res.exit_code == 0, res.output
+    assert "dirty (0 changed, 2 untracked)" in res.output and "from the working tree, not HEAD" in res.output
+    got = json.loads(out.read_text())["structure"]
+    # untracked files are in, ignored ones are not (a fresh clone has no build/ either)
+    assert "new.py" in got["docs"] and "build" not in got and ".gitignore" in got["demo"]
 
 
 def test_unknown_commit_is_one_line(small_repo: Path, tmp_path: Path, cli) -> None:
@@ -158,3 +181,22 @@ def test_fixture_ranges_match_ast(fixtures: Path, instance_id: str) -> None:
         assert [(f["name"], f["start_line"], f["end_line"]) for f in node["functions"]] == funcs
         checked += 1
     assert checked > 20
+
+
+def test_reader_tells_files_by_their_shape() -> None:
+    from engine.agentless.structure import parse_structure
+
+    f = {"classes": [], "functions": [], "text": ["X = 1"]}
+    st = parse_structure({"repo": "o/r", "structure": {
+        "r": {"setup.py": f},
+        # folders named like the keys of a file node; one holds exactly those three names
+        "pkg": {"classes": {"functions": {"a.py": f}}, "text": {"t.py": f}, "functions": {"b.py": f},
+                "unparsable.py": {"classes": [], "functions": [], "text": ""}, "data.json": {}},
+        "lib": {"classes": {"c.py": f}, "functions": {"d.py": f}, "text": {"e.py": f}},
+    }})
+    assert sorted(st.python_files()) == ["lib/classes/c.py", "lib/functions/d.py", "lib/text/e.py",
+                                         "pkg/classes/functions/a.py", "pkg/functions/b.py", "pkg/text/t.py",
+                                         "pkg/unparsable.py", "r/setup.py"]
+    assert st.get("lib") is None and st.get("pkg/text") is None and st.get("pkg/data.json") == {}
+    assert st.file_text("pkg/text/t.py") == "X = 1\n" and st.file_text("pkg/unparsable.py") is None
+    assert "    classes/\n        functions/\n            a.py\n" in st.tree_text()

@@ -14,6 +14,7 @@ import bisect
 import difflib
 import re
 import warnings
+from collections import Counter
 from dataclasses import dataclass
 
 import unidiff
@@ -91,9 +92,12 @@ class _AnchoredMatcher(difflib.SequenceMatcher):
     alignment and difflib only runs on the small gaps between anchors (edits are local, files are
     big). The output is an ordinary, valid line diff; it is checked by parsing it back."""
 
-    def __init__(self, a: list[str], b: list[str]) -> None:
+    def __init__(self, a: list[str], b: list[str]) -> None:  # noqa: D107
+        # no SequenceMatcher.__init__: its index of ``b`` (set_seqs) is never used here, only the
+        # opcodes computed below, and building it costs as much as the matching
+        self.isjunk, self.autojunk = None, False
+        self.a, self.b = a, b
         self._ops: list[tuple[str, int, int, int, int]] | None = None
-        super().__init__(None, a, b, autojunk=False)
 
     def get_opcodes(self) -> list[tuple[str, int, int, int, int]]:  # type: ignore[override]
         if self._ops is None:
@@ -102,14 +106,8 @@ class _AnchoredMatcher(difflib.SequenceMatcher):
 
     def _anchored_opcodes(self) -> list[tuple[str, int, int, int, int]]:
         a, b = self.a, self.b
-        count_a: dict[str, int] = {}
-        for line in a:
-            count_a[line] = count_a.get(line, 0) + 1
-        count_b: dict[str, int] = {}
-        pos_b: dict[str, int] = {}
-        for j, line in enumerate(b):
-            count_b[line] = count_b.get(line, 0) + 1
-            pos_b[line] = j
+        count_a, count_b = Counter(a), Counter(b)  # counted in C
+        pos_b = {line: j for j, line in enumerate(b)}  # the last position: only unique lines are used
         pairs = [(i, pos_b[line]) for i, line in enumerate(a)
                  if count_a[line] == 1 and count_b.get(line) == 1]
         js = [j for _, j in pairs]

@@ -15,6 +15,7 @@ Python files syntax-checked in-process (bug fixer); or a reproduction test extra
 * ``predictions.jsonl``             one SWE-bench prediction per instance (instance_id,
   model_name_or_path, model_patch; the test writer adds test_patch, test_func_name), by majority
   vote over normalized patches (:mod:`engine.agentless.extract.normalize`), rewritten atomically at the end
+* ``all_preds.jsonl``               the same predictions under Agentless's name for them
 * ``votes.jsonl``                   per instance: the winning custom_id, its votes, groups, samples
 * ``summary.json``                  valid / empty / failed by reason (also in the run's figures)
 
@@ -54,7 +55,8 @@ from engine.batchio import (
 from engine.errors import InputError
 from engine.jobs import JobContext, JobOutcome
 from engine.agentless.extract.apply import apply_edits
-from engine.agentless.extract.diffs import check_patch, file_diff, line_diff
+from engine.agentless.extract.diffs import check_patch, line_diff
+from engine.agentless.extract.repo_patch import repo_file_diff, repo_paths
 from engine.agentless.extract.edits import mentioned_paths, parse_edits
 from engine.agentless.extract.analyzer import PythonAnalyzer, normalized_key
 from engine.agentless.extract.normalize import Candidate, majority_vote, patch_key
@@ -67,6 +69,11 @@ ROLES = ("bugfixer", "testwriter")
 CHUNK = 16
 #: structures kept per worker process
 STRUCTURE_CACHE = 32
+#: the input's first lines read to tell Batch output JSONL from anything else (a longer line is not one)
+SNIFF_LINES = 5
+SNIFF_LINE_BYTES = 256 << 20
+#: Agentless's file name for the voted predictions (written beside predictions.jsonl)
+ALL_PREDS = "all_preds.jsonl"
 
 
 @dataclass
@@ -148,7 +155,7 @@ def extract_bugfix(resp: BatchResponse, structure: RepoStructure | None,
     originals = [applied.originals.get(p, "") for p in changed]
     news = [applied.new_contents[p] for p in changed]
     diffs = [line_diff(old, new) for old, new in zip(originals, news)]  # shared by patch and checks
-    raw_patch = "".join(file_diff(p, old, new, new_file=p in applied.new_files, diff=d)
+    raw_patch = "".join(repo_file_diff(structure, p, old, new, new_file=p in applied.new_files, diff=d)
                         for p, old, new, d in zip(changed, originals, news, diffs))
     result = BugfixResult("valid", None, "", raw_patch, raw_patch, changed, originals, news, edits)
     if applied.failures:
@@ -167,7 +174,7 @@ def extract_bugfix(resp: BatchResponse, structure: RepoStructure | None,
             result.model_patch = ""
             return result
         changes.append((path, verdict.change))
-    check = check_patch(raw_patch, changed)
+    check = check_patch(raw_patch, repo_paths(structure, changed, applied.new_files))
     if check.problem:
         result.status, result.reason, result.detail, result.model_patch = "failed", "diff_check_failed", check.problem, ""
         return result
@@ -176,19 +183,24 @@ def extract_bugfix(resp: BatchResponse, structure: RepoStructure | None,
 
 
 def _slim(folder: dict[str, Any]) -> None:
-    """Keep only what extraction reads (file texts): drops the classes/functions listings in place."""
+    """Keep only what extraction reads (file texts): empties the classes/functions listings in
+    place, keeping the file shape the reader knows files by."""
     for name, child in folder.items():
         if not isinstance(child, dict):
             continue
         if is_file_node(child):
-            if "classes" in child or "functions" in child:
-                folder[name] = {"text": child.get("text", "")}
+            if child:
+                folder[name] = {"classes": [], "functions": [], "text": child["text"]}
         else:
             _slim(child)
 
 
 class _ItemTimeout(Exception):
     pass
+
+
+class _StructureInvalid(Exception):
+    """The instance's structure file is there but unreadable (the message says why)."""
 
 
 def _raise_timeout(signum: int, frame: Any) -> None:
@@ -216,14 +228,16 @@ class Extractor:
         # parses each original file once; every new file text is still checked on its own
         self.analyzer = PythonAnalyzer()
 
-    def _load_structure(self, instance_id: str) -> RepoStructure | None:
+    def _load_structure(self, instance_id: str) -> tuple[RepoStructure | None, str]:
+        """``(structure, "")``, ``(None, "")`` when the instance has no file, or ``(None, why)``
+        when its file is unreadable (reason structure_invalid, with the JSON error)."""
         try:
             structure = load_structure(self.repostructure_dir, instance_id)
-        except InputError:
-            return None
+        except InputError as exc:
+            return None, str(exc)
         if structure is not None:
             _slim(structure.structure)
-        return structure
+        return structure, ""
 
     def normalized_key(self, instance_id: str, custom_id: str) -> str:
         """The sample's normalized patch as a vote key, from its sample file ("" when it normalizes
@@ -231,7 +245,7 @@ class Extractor:
         rec = orjson.loads((self.samples_dir / _sample_filename(custom_id)).read_bytes())
         if "new_file_content" not in rec:  # cannot happen with progress written by this version
             return patch_key(rec.get("model_patch") or rec.get("test_patch") or "")
-        structure = self.structure(instance_id)
+        structure, _ = self.structure(instance_id)
         news = dict(zip(rec.get("edited_files") or [], rec.get("new_file_content") or []))
         changes = []
         for path, new in news.items():
@@ -263,7 +277,9 @@ class Extractor:
                 if timer:
                     old = signal.signal(signal.SIGALRM, _raise_timeout)
                     signal.setitimer(signal.ITIMER_REAL, self.item_timeout_s)
-                structure = self.structure(iid)
+                structure, invalid = self.structure(iid)
+                if invalid:
+                    raise _StructureInvalid(invalid)
                 if self.role == "testwriter":
                     choice = self._step1_choice(iid, structure) if structure is not None else None
                     result: Any = extract_test(resp, structure, choice)
@@ -276,6 +292,9 @@ class Extractor:
         except _ItemTimeout:
             result = None
             status, reason, detail = "failed", "timeout", f"over {self.item_timeout_s:g}s"
+        except _StructureInvalid as exc:
+            result = None
+            status, reason, detail = "failed", "structure_invalid", str(exc)
         except Exception as exc:  # noqa: BLE001 — one bad sample must not end the run: record it and go on
             result = None
             status, reason, detail = "failed", "exception", f"{type(exc).__name__}: {exc}"
@@ -498,8 +517,43 @@ def _count_lines(path: Path) -> int:
     return n + (last != b"\n")
 
 
-def make_extract_job(opts: ExtractOptions):
-    """The job function for ``rollout agentless extract`` (run it with :func:`engine.jobs.run_job`)."""
+def check_input_file(path: Path) -> None:
+    """Refuse, up front and in one line, an input that is not OpenAI Batch output JSONL (a parquet
+    file, a request file, a JSON list...), instead of one malformed_line failure per line.
+
+    Only the start of the file is read: one of its first non-empty lines must be a response line.
+    """
+    lines: list[bytes] = []
+    with open(path, "rb") as fh:
+        while len(lines) < SNIFF_LINES:
+            raw = fh.readline(SNIFF_LINE_BYTES)
+            if not raw:
+                break
+            if raw.strip():
+                lines.append(raw)
+    if not lines:
+        raise InputError(f"{path}: empty file: pass the step-2 responses (OpenAI Batch output JSONL) as --input_file")
+    first_problem = ""
+    for lineno, raw in enumerate(lines, 1):
+        resp, problems = parse_response(str(path), lineno, raw)
+        if resp is not None:
+            return
+        first_problem = first_problem or (problems[0].message if problems else "not a response line")
+    what = "a request file" if _looks_like_request(lines[0]) else "not OpenAI Batch output JSONL"
+    raise InputError(f"{path}: {what} (line 1: {first_problem}): pass the output of 'rollout process' "
+                     "(or of the Batch API) for the step-2 requests as --input_file")
+
+
+def _looks_like_request(raw: bytes) -> bool:
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(obj, dict) and "body" in obj and "response" not in obj
+
+
+def _check_options(opts: ExtractOptions) -> Path:
+    """The input path, once every flag and the input's format are known good (InputError if not)."""
     if opts.role not in ROLES:
         raise InputError(f"unknown role {opts.role!r}: use --role bugfixer or --role testwriter")
     input_path = Path(opts.input_file)
@@ -509,152 +563,201 @@ def make_extract_job(opts: ExtractOptions):
         raise InputError(f"{opts.repostructure_dir}: repo-structure folder not found: check --repostructure_dir")
     if opts.passk is not None and opts.passk < 1:
         raise InputError(f"--passk {opts.passk}: must be at least 1")
+    check_input_file(input_path)
+    return input_path
+
+
+class _Recorder:
+    """The run's output files and tallies: what each finished sample is written to and counted in.
+
+    Opening it reads progress.jsonl back (resume): the samples already done are counted and voted
+    again, and are skipped when the input is read.
+    """
+
+    def __init__(self, ctx: JobContext, opts: ExtractOptions) -> None:
+        self.ctx = ctx
+        self.save = Path(opts.save_dir)
+        (self.save / "samples").mkdir(parents=True, exist_ok=True)
+        self.tally = _Tally()
+        self.vote = _Vote(opts)
+        self.done: set[str] = set()
+        #: instances in order of first appearance (the order predictions are written in)
+        self.order: dict[str, None] = {}
+        progress_path = self.save / "progress.jsonl"
+        for _, entry in read_jsonl_objects(progress_path):
+            cid = entry.get("custom_id")
+            if not isinstance(cid, str) or cid in self.done:
+                continue
+            self.done.add(cid)
+            self.tally.add(entry["status"], entry.get("reason"))
+            if entry.get("reason") == "malformed_line":
+                continue
+            self.order.setdefault(entry["instance_id"], None)
+            self.vote.add(entry["instance_id"], int(entry.get("pass") or 0), cid, entry["status"],
+                          entry.get("patch_key") or "", entry.get("model") or "unknown", entry.get("norm_key"))
+        self.resumed = len(self.done)
+        self.appenders: dict[int, _RawAppender] = {}
+        for k in range(opts.passk or 0):
+            self.appender(k)
+        self.failures = JsonlAppender(self.save / "failures.jsonl")
+        self.progress = JsonlAppender(progress_path)
+
+    def appender(self, pass_index: int) -> _RawAppender:
+        if pass_index not in self.appenders:
+            self.appenders[pass_index] = _RawAppender(self.save / f"output_{pass_index}_processed.jsonl")
+        return self.appenders[pass_index]
+
+    def record(self, out: SampleOutcome) -> None:
+        """Write one finished sample everywhere it goes (called in completion order)."""
+        instance = out.reason != "malformed_line"  # a malformed line has no instance to speak of
+        if instance:
+            self.appender(out.pass_index).write(out.processed_line)
+        if out.status != "valid":
+            self.failures.write({"instance_id": out.instance_id, "custom_id": out.custom_id, "status": out.status,
+                                 "reason": out.reason, "detail": out.detail})
+        self.progress.write({"custom_id": out.custom_id, "instance_id": out.instance_id, "pass": out.pass_index,
+                             "status": out.status, "reason": out.reason, "patch_key": out.patch_key, "model": out.model,
+                             "norm_key": out.norm_key})
+        self.tally.add(out.status, out.reason)
+        if instance:
+            self.order.setdefault(out.instance_id, None)
+            self.vote.add(out.instance_id, out.pass_index, out.custom_id, out.status, out.patch_key, out.model,
+                          out.norm_key)
+        valid = out.status == "valid"
+        self.ctx.advance(ok=1 if valid else 0, failed=0 if valid else 1)
+
+    def close(self) -> None:
+        for a in self.appenders.values():
+            a.close()
+        self.failures.close()
+        self.progress.close()
+
+
+def _skip_reason(opts: ExtractOptions, cid: str, done: set[str], seen: set[str], wanted: set[str] | None) -> str | None:
+    iid, sample = parse_custom_id(cid)
+    if cid in done:
+        return "already_extracted"
+    if cid in seen:
+        return "duplicate_custom_id"
+    if wanted is not None and iid not in wanted:
+        return "instance_not_in_dataset"
+    if opts.passk and (sample or 0) >= opts.passk:
+        return "pass_beyond_passk"
+    return None
+
+
+def _chunks(ctx: JobContext, opts: ExtractOptions, input_path: Path, rec: _Recorder,
+            wanted: set[str] | None) -> Iterator[list[tuple[int, bytes]]]:
+    """The input's lines still to extract, ``CHUNK`` at a time; the others are counted as skipped."""
+    chunk: list[tuple[int, bytes]] = []
+    seen: set[str] = set()
+    for lineno, raw in iter_jsonl(input_path):
+        cid = _peek_custom_id(raw)
+        if cid is None and f"line{lineno}" in rec.done:  # a malformed line recorded by an earlier run
+            skip: str | None = "already_extracted"
+        else:
+            skip = _skip_reason(opts, cid, rec.done, seen, wanted) if cid is not None else None
+        if skip:
+            rec.tally.skipped[skip] += 1
+            if skip == "already_extracted":
+                ctx.advance(cached=1)
+            else:
+                ctx.advance(skipped=1)
+            continue
+        if cid is not None:
+            seen.add(cid)
+        chunk.append((lineno, raw))
+        if len(chunk) >= CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+async def _extract_all(ctx: JobContext, opts: ExtractOptions, worker_args: tuple[Any, ...],
+                       chunks: Iterator[list[tuple[int, bytes]]], rec: _Recorder) -> None:
+    """Extract every chunk, in worker processes (or in this one with ``num_workers`` 0)."""
+    ctx.phase("extracting", f"{opts.role}, {max(opts.num_workers, 1)} worker(s)")
+    try:
+        if opts.num_workers <= 0:
+            extractor = Extractor(*worker_args)
+            for chunk in chunks:
+                if ctx.stopping:
+                    break
+                for lineno, raw in chunk:
+                    rec.record(extractor.process(lineno, raw))
+                await asyncio.sleep(0)
+        else:
+            await _run_pool(ctx, opts.num_workers, worker_args, chunks, rec.record)
+    finally:
+        rec.close()
+
+
+async def _vote_and_write(ctx: JobContext, opts: ExtractOptions, worker_args: tuple[Any, ...], rec: _Recorder,
+                          dataset_ids: list[str] | None) -> dict[str, Any]:
+    """Normalize where passes disagree, vote, write predictions (+ all_preds.jsonl), votes and
+    summary.json; returns the summary."""
+    vote, save = rec.vote, rec.save
+    pending = vote.pending_normalizations()
+    if pending and not ctx.stopping:
+        ctx.phase("normalizing", f"{len(pending)} distinct patches where passes disagree")
+        if opts.num_workers <= 0:
+            vote.keys.update((cid, vote.local.normalized_key(iid, cid)) for iid, cid in pending)
+        else:
+            vote.keys.update(await _normalize_in_pool(opts.num_workers, worker_args, pending))
+    ctx.phase("voting", f"{len(rec.order)} instances")
+    instance_ids = list(rec.order)
+    if dataset_ids is not None:
+        instance_ids = [i for i in dataset_ids if i in rec.order] + [i for i in dataset_ids if i not in rec.order]
+    voted = list(vote.predictions(instance_ids))  # one small record per instance
+    n_preds = _atomic_write_lines(save / "predictions.jsonl", (p for p, _ in voted))
+    # Agentless's name for the voted predictions, so its downstream scripts find them
+    _atomic_write_lines(save / ALL_PREDS, (p for p, _ in voted))
+    _atomic_write_lines(save / "votes.jsonl", (v for _, v in voted))
+    nonempty = sum(1 for iid in instance_ids if any(c.status == "valid" for c in vote.by_instance.get(iid, [])))
+    summary = dict(rec.tally.summary(), role=opts.role, instances=len(instance_ids), predictions=n_preds,
+                   predictions_with_patch=nonempty, resumed=rec.resumed,
+                   predictions_file=str(save / "predictions.jsonl"))
+    (save / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    return summary
+
+
+def _outcome(ctx: JobContext, summary: dict[str, Any], save: Path) -> JobOutcome:
+    reasons = ", ".join(f"{k} {v}" for k, v in {**summary["failed_by_reason"], **summary["empty_by_reason"]}.items())
+    # resumed samples count too: a rerun reports the same outcome as the first run
+    bad = summary["failed"] + summary["empty"]
+    message = (f"{summary['valid']} valid, {summary['empty']} empty, {summary['failed']} failed"
+               f"{' (' + reasons + ')' if reasons else ''}; {summary['predictions']} predictions "
+               f"({summary['predictions_with_patch']} with a patch) in {save / 'predictions.jsonl'}")
+    return JobOutcome(exit_code=1 if bad and not ctx.stopping else None, message=message)
+
+
+def make_extract_job(opts: ExtractOptions):
+    """The job function for ``rollout agentless extract`` (run it with :func:`engine.jobs.run_job`).
+
+    Flags and the input's format are checked here, before any run directory exists.
+    """
+    input_path = _check_options(opts)
 
     async def extract_job(ctx: JobContext) -> JobOutcome:
-        save = Path(opts.save_dir)
-        (save / "samples").mkdir(parents=True, exist_ok=True)
         dataset_ids: list[str] | None = None
         if opts.dataset:
-            from engine.agentless.dataset import (
-                load_instances,  # datasets is heavy: load only when asked
-            )
+            from engine.agentless.dataset import load_instances  # datasets is heavy: load only when asked
 
             ctx.phase("dataset", f"loading {opts.dataset}")
             dataset_ids = list(load_instances(opts.dataset, opts.split))
-        wanted = set(dataset_ids) if dataset_ids is not None else None
         step1 = read_step1(opts.step1_file) if opts.role == "testwriter" and opts.step1_file else None
-
-        tally = _Tally()
-        vote = _Vote(opts)
-        done: set[str] = set()
-        order: dict[str, None] = {}
-        progress_path = save / "progress.jsonl"
-        for _, entry in read_jsonl_objects(progress_path):
-            cid = entry.get("custom_id")
-            if not isinstance(cid, str) or cid in done:
-                continue
-            done.add(cid)
-            tally.add(entry["status"], entry.get("reason"))
-            if entry.get("reason") == "malformed_line":
-                continue
-            order.setdefault(entry["instance_id"], None)
-            vote.add(entry["instance_id"], int(entry.get("pass") or 0), cid, entry["status"],
-                     entry.get("patch_key") or "", entry.get("model") or "unknown", entry.get("norm_key"))
-        resumed = len(done)
+        rec = _Recorder(ctx, opts)
         ctx.set_total(_count_lines(input_path))
-        if resumed:
-            ctx.log(f"resuming: {resumed} samples already extracted in {save}")
-
-        appenders: dict[int, _RawAppender] = {}
-
-        def appender(pass_index: int) -> _RawAppender:
-            if pass_index not in appenders:
-                appenders[pass_index] = _RawAppender(save / f"output_{pass_index}_processed.jsonl")
-            return appenders[pass_index]
-
-        if opts.passk:
-            for k in range(opts.passk):
-                appender(k)
-        failures = JsonlAppender(save / "failures.jsonl")
-        progress = JsonlAppender(progress_path)
-
-        def record(out: SampleOutcome) -> None:
-            if out.reason != "malformed_line":
-                appender(out.pass_index).write(out.processed_line)
-            if out.status != "valid":
-                failures.write({"instance_id": out.instance_id, "custom_id": out.custom_id, "status": out.status,
-                                "reason": out.reason, "detail": out.detail})
-            progress.write({"custom_id": out.custom_id, "instance_id": out.instance_id, "pass": out.pass_index,
-                            "status": out.status, "reason": out.reason, "patch_key": out.patch_key, "model": out.model,
-                            "norm_key": out.norm_key})
-            tally.add(out.status, out.reason)
-            if out.reason != "malformed_line":  # no instance to speak of
-                order.setdefault(out.instance_id, None)
-                vote.add(out.instance_id, out.pass_index, out.custom_id, out.status, out.patch_key, out.model,
-                         out.norm_key)
-            ctx.advance(ok=1 if out.status == "valid" else 0, failed=0 if out.status == "valid" else 1)
-
-        def chunks() -> Iterator[list[tuple[int, bytes]]]:
-            chunk: list[tuple[int, bytes]] = []
-            seen: set[str] = set()
-            for lineno, raw in iter_jsonl(input_path):
-                cid = _peek_custom_id(raw)
-                if cid is None and f"line{lineno}" in done:  # a malformed line recorded by an earlier run
-                    tally.skipped["already_extracted"] += 1
-                    ctx.advance(cached=1)
-                    continue
-                if cid is not None:
-                    iid, sample = parse_custom_id(cid)
-                    skip = None
-                    if cid in done:
-                        skip = "already_extracted"
-                    elif cid in seen:
-                        skip = "duplicate_custom_id"
-                    elif wanted is not None and iid not in wanted:
-                        skip = "instance_not_in_dataset"
-                    elif opts.passk and (sample or 0) >= opts.passk:
-                        skip = "pass_beyond_passk"
-                    if skip:
-                        tally.skipped[skip] += 1
-                        if skip == "already_extracted":
-                            ctx.advance(cached=1)
-                        else:
-                            ctx.advance(skipped=1)
-                        continue
-                    seen.add(cid)
-                chunk.append((lineno, raw))
-                if len(chunk) >= CHUNK:
-                    yield chunk
-                    chunk = []
-            if chunk:
-                yield chunk
-
+        if rec.resumed:
+            ctx.log(f"resuming: {rec.resumed} samples already extracted in {rec.save}")
         worker_args = (opts.role, opts.repostructure_dir, opts.save_dir, step1, opts.item_timeout_s, opts.model_name)
-        ctx.phase("extracting", f"{opts.role}, {max(opts.num_workers, 1)} worker(s)")
-        try:
-            if opts.num_workers <= 0:
-                extractor = Extractor(*worker_args)
-                for chunk in chunks():
-                    if ctx.stopping:
-                        break
-                    for lineno, raw in chunk:
-                        record(extractor.process(lineno, raw))
-                    await asyncio.sleep(0)
-            else:
-                await _run_pool(ctx, opts.num_workers, worker_args, chunks(), record)
-        finally:
-            for a in appenders.values():
-                a.close()
-            failures.close()
-            progress.close()
-
-        pending = vote.pending_normalizations()
-        if pending and not ctx.stopping:
-            ctx.phase("normalizing", f"{len(pending)} distinct patches where passes disagree")
-            if opts.num_workers <= 0:
-                vote.keys.update((cid, vote.local.normalized_key(iid, cid)) for iid, cid in pending)
-            else:
-                vote.keys.update(await _normalize_in_pool(opts.num_workers, worker_args, pending))
-        ctx.phase("voting", f"{len(order)} instances")
-        instance_ids = list(order)
-        if dataset_ids is not None:
-            instance_ids = [i for i in dataset_ids if i in order] + [i for i in dataset_ids if i not in order]
-        voted = list(vote.predictions(instance_ids))  # one small record per instance
-        n_preds = _atomic_write_lines(save / "predictions.jsonl", (p for p, _ in voted))
-        _atomic_write_lines(save / "votes.jsonl", (v for _, v in voted))
-        nonempty = sum(1 for iid in instance_ids if any(c.status == "valid" for c in vote.by_instance.get(iid, [])))
-        summary = dict(tally.summary(), role=opts.role, instances=len(instance_ids), predictions=n_preds,
-                       predictions_with_patch=nonempty, resumed=resumed,
-                       predictions_file=str(save / "predictions.jsonl"))
-        (save / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+        wanted = set(dataset_ids) if dataset_ids is not None else None
+        await _extract_all(ctx, opts, worker_args, _chunks(ctx, opts, input_path, rec, wanted), rec)
+        summary = await _vote_and_write(ctx, opts, worker_args, rec, dataset_ids)
         ctx.set_figures(extract=summary)
         ctx.phase("finished")
-        reasons = ", ".join(f"{k} {v}" for k, v in {**summary["failed_by_reason"], **summary["empty_by_reason"]}.items())
-        # resumed samples count too: a rerun reports the same outcome as the first run
-        bad = summary["failed"] + summary["empty"]
-        return JobOutcome(exit_code=1 if bad and not ctx.stopping else None, message=(f"{summary['valid']} valid, {summary['empty']} empty, {summary['failed']} failed"
-                                   f"{' (' + reasons + ')' if reasons else ''}; {n_preds} predictions "
-                                   f"({nonempty} with a patch) in {save / 'predictions.jsonl'}"))
+        return _outcome(ctx, summary, rec.save)
 
     return extract_job
 

@@ -21,11 +21,11 @@ from typing import Any
 
 from engine.batchio import BatchResponse
 from engine.agentless.extract.apply import apply_edits
-from engine.agentless.extract.diffs import file_diff, new_file_diff, syntax_error
+from engine.agentless.extract.diffs import new_file_diff, syntax_error
+from engine.agentless.extract.repo_patch import repo_file_diff
 from engine.agentless.extract.edits import parse_edits
-from engine.agentless.gen.localize import parse_localization
+from engine.agentless.gen.localize import is_test_path, parse_localization
 from engine.agentless.reasoning import fenced_blocks, split_reasoning
-from engine.agentless.gen.stage2 import is_test_path
 from engine.agentless.structure import RepoStructure
 
 REPRODUCE_FILE = "reproduce_bug.py"
@@ -138,7 +138,7 @@ def extract_test(resp: BatchResponse, structure: RepoStructure | None, choice: S
             if path.endswith(".py") and (err := syntax_error(path, new)):
                 return ReproResult("failed", "syntax_error", f"{path}: {err}", edits=edits)
             is_new = path in applied.new_files
-            parts.append(new_file_diff(path, new) if is_new else file_diff(path, applied.originals[path], new))
+            parts.append(new_file_diff(path, new) if is_new else repo_file_diff(structure, path, applied.originals[path], new))
             originals.append(applied.originals.get(path, ""))
             news.append(new)
         patch = "".join(parts)

@@ -29,7 +29,8 @@ from engine.batchio import JsonlAppender, id_key, read_jsonl_objects
 from engine.errors import ExitCode, RolloutError
 from engine.jobs import JobContext, JobOutcome
 from engine.agentless.gen.requests import SamplingConfig
-from engine.agentless.structure import RepoStructure, load_structure_file
+from engine.agentless.structure import RepoStructure, StructureInvalid, load_structure_file
+from engine.promptguard import PromptLimit, config_context_length, config_endpoint_url, resolve_limit
 
 FAILURES_NAME = "failures.jsonl"
 
@@ -45,7 +46,13 @@ class GenOptions:
     split: str = "test"
     convert_crlf: bool = False
     num_workers: int = 1
+    #: None: prompt + max_tokens must fit the context length (engine/promptguard); 0: no guard;
+    #: N: the estimated prompt must not exceed N
     max_prompt_tokens: int | None = None
+    #: the context length when the endpoint (``url``, else the config's default) does not say
+    context_length: int | None = None
+    #: the endpoint the requests are meant for, asked for its context length
+    url: str | None = None
     failures_file: str | None = None
 
 
@@ -72,6 +79,21 @@ class ItemResult:
     prompt_tokens: int = 0
 
 
+def prompt_limit(ctx: JobContext, opts: GenOptions) -> PromptLimit:
+    """The prompt-size guard of a generating stage (see :mod:`engine.promptguard`); its settings
+    go into the run's figures."""
+    url = opts.url or config_endpoint_url(ctx.config)
+    limit = resolve_limit(opts.max_prompt_tokens, url=url, config_context=config_context_length(ctx.config),
+                          flag_context=opts.context_length)
+    ctx.set_figures(**limit.figures())
+    return limit
+
+
+def too_long(limit: PromptLimit, tokens: int, cfg: SamplingConfig) -> str | None:
+    """Why a prompt of ``tokens`` (estimated) may not be written, or None."""
+    return limit.problem(tokens, cfg.max_tokens)
+
+
 def failure(instance_id: str | None, custom_id: str | None, reason: str, detail: str = "") -> ItemResult:
     """A failed item (it goes to failures.jsonl with ``reason``)."""
     return ItemResult(instance_id=instance_id, custom_id=custom_id, reason=reason, detail=detail)
@@ -92,23 +114,26 @@ def _cached_structure(path: str, mtime_ns: int, size: int) -> RepoStructure:
     return load_structure_file(path)
 
 
-def get_structure(repostructure_dir: str, instance_id: str) -> tuple[RepoStructure | None, str]:
+def get_structure(repostructure_dir: str, instance_id: str) -> tuple[RepoStructure | None, str, str]:
     """A worker-local cached load of ``<dir>/<instance_id>.json`` (keyed by mtime and size).
 
-    Returns ``(structure, "")``, or ``(None, why)`` when the file is missing or unreadable: one
-    bad structure file fails its instance (reason structure_not_found), not the whole job.
+    Returns ``(structure, "", "")``, or ``(None, reason, why)``: one bad structure file fails its
+    instance, not the whole job, with reason structure_not_found (no file) or structure_invalid
+    (a file that is not a readable structure: the JSON error says why).
     """
     path = os.path.join(repostructure_dir, f"{instance_id}.json")
     try:
         st = os.stat(path)
     except OSError:
-        return None, f"{path}: no such file"
+        return None, "structure_not_found", f"{path}: no such file"
     try:
-        return _cached_structure(path, st.st_mtime_ns, st.st_size), ""
+        return _cached_structure(path, st.st_mtime_ns, st.st_size), "", ""
+    except StructureInvalid as exc:
+        return None, "structure_invalid", str(exc)
     except RolloutError as exc:
-        return None, str(exc)
+        return None, "structure_not_found", str(exc)
     except OSError as exc:
-        return None, f"{path}: {exc.strerror or exc}"
+        return None, "structure_not_found", f"{path}: {exc.strerror or exc}"
 
 
 @dataclass

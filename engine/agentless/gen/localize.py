@@ -30,6 +30,14 @@ class Localization:
     reason: str | None = None
 
 
+def is_test_path(path: str) -> bool:
+    """Test files by the usual conventions: test_*.py, *_test.py, conftest.py, or under a tests folder."""
+    name = path.rsplit("/", 1)[-1]
+    parts = path.split("/")[:-1]
+    return (name.startswith("test") or name.endswith("_test.py") or name == "conftest.py"
+            or any(p in ("test", "tests", "testing") for p in parts))
+
+
 def _clean_line(line: str) -> str | None:
     line = _BULLET_RE.sub("", line.strip())
     line = line.strip().strip("`'\"*,;:").strip()

@@ -24,7 +24,8 @@ from engine.errors import InputError
 from engine.jobs import JobContext, JobOutcome
 from engine.agentless.dataset import Instance, load_instances
 from engine.agentless.gen.genjob import (GenOptions, ItemResult, Outputs, count_lines, failure, failures_path, get_structure,
-                                   generate, run_blocking, serialize)
+                                   generate, prompt_limit, run_blocking, serialize, too_long)
+from engine.promptguard import PromptLimit
 from engine.agentless.gen.prompts import repair_context_prompt
 from engine.agentless.gen.requests import SamplingConfig, chat_body, request_line
 from engine.agentless.structure import RepoStructure
@@ -119,7 +120,7 @@ class _Task:
     context_window: int
     samples: list[int]
     top_n: int
-    max_prompt_tokens: int | None
+    limit: PromptLimit
     items: list[tuple[dict[str, Any], str]] = field(default_factory=list)  # (loc line, problem statement)
 
 
@@ -133,9 +134,9 @@ def repair_task(task: _Task) -> list[ItemResult]:
         def fail(reason: str, detail: str = "") -> None:
             out.extend(failure(iid, c, reason, detail) for c in cids)
 
-        structure, why = get_structure(task.repostructure_dir, iid)
+        structure, reason, why = get_structure(task.repostructure_dir, iid)
         if structure is None:
-            fail("structure_not_found", why)
+            fail(reason, why)
             continue
         files = [f for f in _flatten(loc.get("found_files"))][: task.top_n]
         resolved = {f: structure.resolve_path(f) for f in files}
@@ -156,8 +157,8 @@ def repair_task(task: _Task) -> list[ItemResult]:
             continue
         prompt = repair_context_prompt(problem, "\n".join(blocks))
         tokens = estimate_tokens(prompt)
-        if task.max_prompt_tokens and tokens > task.max_prompt_tokens:
-            fail("prompt_too_long", f"{tokens} estimated tokens > {task.max_prompt_tokens}")
+        if why := too_long(task.limit, tokens, task.sampling):
+            fail("prompt_too_long", why)
             continue
         for i, cid in zip(task.samples, cids):
             body = chat_body(task.sampling, prompt, 0.0 if i == 0 else task.sampling.temperature)
@@ -181,11 +182,12 @@ def make_repair_job(opts: RepairOptions):
         lines = count_lines(inp)
         ctx.set_total(lines * len(samples))
         ctx.set_figures(loc_lines=lines, max_samples=opts.max_samples, token_estimator=estimator_name())
+        limit = prompt_limit(ctx, opts)
         outputs = Outputs(output_file=Path(opts.output_file), failures_file=failures_path(opts.output_file, opts.failures_file),
                           stage="gen_repair", run_id=ctx.run.run_id)
 
         def new_task() -> _Task:
-            return _Task(opts.repostructure_dir, opts.sampling, opts.context_window, samples, opts.top_n, opts.max_prompt_tokens)
+            return _Task(opts.repostructure_dir, opts.sampling, opts.context_window, samples, opts.top_n, limit)
 
         try:
             def tasks() -> Iterator[_Task]:

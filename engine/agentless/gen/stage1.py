@@ -3,7 +3,8 @@
 For each selected instance: load ``<repostructure_dir>/<instance_id>.json``, show the problem
 statement and the tree of .py files, ask for at most 5 files to edit (test writer: test files).
 One request per instance, or ``<id>__pass<N>`` for N < passk. Instances without a structure,
-ids not in the dataset and prompts over ``max_prompt_tokens`` go to ``failures.jsonl``.
+ids not in the dataset and prompts too long for the model (:mod:`engine.promptguard`) go to
+``failures.jsonl``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Iterator
 from engine.batchio import make_custom_id
 from engine.jobs import JobContext, JobOutcome
 from engine.agentless.dataset import Instance, load_instances, select_instances
-from engine.agentless.gen.genjob import ItemResult, Outputs, SelectedGenOptions, failure, failures_path, get_structure, generate, run_blocking, serialize
+from engine.agentless.gen.genjob import (ItemResult, Outputs, SelectedGenOptions, failure, failures_path, generate, get_structure,
+                                         prompt_limit, run_blocking, serialize, too_long)
+from engine.promptguard import PromptLimit
 from engine.agentless.gen.prompts import localization_prompt
 from engine.agentless.gen.requests import SamplingConfig, sample_lines
 from engine.agentless.tokens import estimate_tokens, estimator_name
@@ -35,7 +38,7 @@ class _Task:
     role: str
     repostructure_dir: str
     sampling: SamplingConfig
-    max_prompt_tokens: int | None
+    limit: PromptLimit
     items: list[tuple[str, str, list[int]]]  # (instance_id, problem_statement, samples to make)
 
 
@@ -47,16 +50,15 @@ def stage1_task(task: _Task) -> list[ItemResult]:
     """Worker: build the requests of a few instances (runs in a worker process)."""
     out: list[ItemResult] = []
     for iid, problem, samples in task.items:
-        structure, why = get_structure(task.repostructure_dir, iid)
+        structure, reason, why = get_structure(task.repostructure_dir, iid)
         if structure is None:
-            out += [failure(iid, c, "structure_not_found", why)
+            out += [failure(iid, c, reason, why)
                     for c in _cids(task.sampling, iid, samples)]
             continue
         prompt = localization_prompt(task.role, problem, structure.tree_text(only_py=True))
         tokens = estimate_tokens(prompt)
-        if task.max_prompt_tokens and tokens > task.max_prompt_tokens:
-            out += [failure(iid, c, "prompt_too_long", f"{tokens} estimated tokens > {task.max_prompt_tokens}")
-                    for c in _cids(task.sampling, iid, samples)]
+        if why := too_long(task.limit, tokens, task.sampling):
+            out += [failure(iid, c, "prompt_too_long", why) for c in _cids(task.sampling, iid, samples)]
             continue
         for line in sample_lines(task.sampling, iid, prompt, task.role, samples):
             out.append(ItemResult(instance_id=iid, custom_id=line["custom_id"], line=serialize(line), prompt_tokens=tokens))
@@ -77,6 +79,7 @@ def make_stage1_job(opts: Stage1Options):
                           stage="gen_step1", run_id=ctx.run.run_id)
         ctx.set_total((len(sel.ids) + len(sel.missing)) * cfg.passk)
         ctx.set_figures(role=opts.role, instances=len(sel.ids), passk=cfg.passk, token_estimator=estimator_name())
+        limit = prompt_limit(ctx, opts)
         try:
             for iid in sel.missing:
                 for cid in _cids(cfg, iid, list(range(cfg.passk))):
@@ -92,10 +95,10 @@ def make_stage1_job(opts: Stage1Options):
                         continue
                     chunk.append((iid, instances[iid].problem_statement, todo))
                     if len(chunk) >= CHUNK:
-                        yield _Task(opts.role, opts.repostructure_dir, cfg, opts.max_prompt_tokens, chunk)
+                        yield _Task(opts.role, opts.repostructure_dir, cfg, limit, chunk)
                         chunk = []
                 if chunk:
-                    yield _Task(opts.role, opts.repostructure_dir, cfg, opts.max_prompt_tokens, chunk)
+                    yield _Task(opts.role, opts.repostructure_dir, cfg, limit, chunk)
 
             return await generate(ctx, outputs, stage1_task, tasks(), opts.num_workers, f"{len(sel.ids)} instances x {cfg.passk}")
         finally:

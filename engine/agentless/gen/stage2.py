@@ -6,7 +6,7 @@ Each step-1 response line gives one step-2 request with the same custom_id (a pl
 :func:`engine.agentless.gen.localize.parse_localization`; the bug fixer's prompt holds the full text of
 every found file, the test writer's the top test file. Lines that cannot be used go to
 ``failures.jsonl`` with a reason: malformed_line, step1_request_failed, empty_response,
-reasoning_only, instance_not_in_dataset, structure_not_found, no_files_found,
+reasoning_only, instance_not_in_dataset, structure_not_found, structure_invalid, no_files_found,
 no_test_files_found, prompt_too_long.
 """
 
@@ -21,8 +21,9 @@ from engine.errors import InputError
 from engine.jobs import JobContext, JobOutcome
 from engine.agentless.dataset import Instance, load_instances, select_instances
 from engine.agentless.gen.genjob import (ItemResult, Outputs, SelectedGenOptions, count_lines, failure, failures_path, get_structure,
-                                   generate, run_blocking, serialize)
-from engine.agentless.gen.localize import parse_localization
+                                   generate, prompt_limit, run_blocking, serialize, too_long)
+from engine.promptguard import PromptLimit
+from engine.agentless.gen.localize import is_test_path, parse_localization
 from engine.agentless.gen.prompts import repair_prompt, reproduction_prompt
 from engine.agentless.gen.requests import SamplingConfig, chat_body, request_line, temperature_for
 from engine.agentless.tokens import estimate_tokens, estimator_name
@@ -54,17 +55,9 @@ class _Task:
     role: str
     repostructure_dir: str
     sampling: SamplingConfig
-    max_prompt_tokens: int | None
+    limit: PromptLimit
     max_files: int
     items: list[_Item]
-
-
-def is_test_path(path: str) -> bool:
-    """Test files by the usual conventions: test_*.py, *_test.py, conftest.py, or under a tests folder."""
-    name = path.rsplit("/", 1)[-1]
-    parts = path.split("/")[:-1]
-    return (name.startswith("test") or name.endswith("_test.py") or name == "conftest.py"
-            or any(p in ("test", "tests", "testing") for p in parts))
 
 
 def _fail_all(item: _Item, reason: str, detail: str = "") -> list[ItemResult]:
@@ -75,9 +68,9 @@ def stage2_task(task: _Task) -> list[ItemResult]:
     """Worker: parse answers and build step-2 requests (runs in a worker process)."""
     out: list[ItemResult] = []
     for item in task.items:
-        structure, why = get_structure(task.repostructure_dir, item.instance_id)
+        structure, reason, why = get_structure(task.repostructure_dir, item.instance_id)
         if structure is None:
-            out += _fail_all(item, "structure_not_found", why)
+            out += _fail_all(item, reason, why)
             continue
         loc = parse_localization(item.content, item.reasoning, structure, max_files=task.max_files)
         if loc.reason in ("empty_response", "reasoning_only"):
@@ -98,8 +91,8 @@ def stage2_task(task: _Task) -> list[ItemResult]:
                 continue
             prompt = repair_prompt(item.problem, files)
         tokens = estimate_tokens(prompt)
-        if task.max_prompt_tokens and tokens > task.max_prompt_tokens:
-            out += _fail_all(item, "prompt_too_long", f"{tokens} estimated tokens > {task.max_prompt_tokens}")
+        if why := too_long(task.limit, tokens, task.sampling):
+            out += _fail_all(item, "prompt_too_long", why)
             continue
         for cid, n in item.samples:
             body = chat_body(task.sampling, prompt, temperature_for(task.sampling, n or 0, task.role))
@@ -129,6 +122,7 @@ def make_stage2_job(opts: Stage2Options):
         lines = count_lines(inp)
         ctx.set_total(lines * (cfg.passk if cfg.passk > 1 else 1))
         ctx.set_figures(role=opts.role, input_lines=lines, passk=cfg.passk, token_estimator=estimator_name())
+        limit = prompt_limit(ctx, opts)
         outputs = Outputs(output_file=Path(opts.output_file), failures_file=failures_path(opts.output_file, opts.failures_file),
                           stage="gen_step2", run_id=ctx.run.run_id)
         try:
@@ -168,10 +162,10 @@ def make_stage2_job(opts: Stage2Options):
                         continue
                     chunk.append(_Item(resp.custom_id, iid, todo, resp.content(), resp.reasoning(), inst.problem_statement))
                     if len(chunk) >= CHUNK:
-                        yield _Task(opts.role, opts.repostructure_dir, cfg, opts.max_prompt_tokens, opts.max_files, chunk)
+                        yield _Task(opts.role, opts.repostructure_dir, cfg, limit, opts.max_files, chunk)
                         chunk = []
                 if chunk:
-                    yield _Task(opts.role, opts.repostructure_dir, cfg, opts.max_prompt_tokens, opts.max_files, chunk)
+                    yield _Task(opts.role, opts.repostructure_dir, cfg, limit, opts.max_files, chunk)
 
             return await generate(ctx, outputs, stage2_task, tasks(), opts.num_workers, f"{lines} step-1 responses")
         finally:
