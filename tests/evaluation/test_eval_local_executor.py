@@ -80,12 +80,12 @@ async def test_no_network_when_a_namespace_is_available(executor: LocalExecutor)
 
 async def test_no_process_of_a_run_outlives_it(executor: LocalExecutor) -> None:
     # a forked child and a setsid'd grandchild that would outlive the program; each names itself
-    # (/proc/self/comm) so the host can look for it whatever pid namespace it ran in
+    # (prctl PR_SET_NAME) so the host can look for it whatever pid namespace it ran in
     marker = f"rl{os.getpid() % 10000}{id(executor) % 1000}"
     src = (
-        "import os, time\n"
+        "import ctypes, os, time\n"
         "def hold(tag):\n"
-        "    open('/proc/self/comm', 'w').write(tag)\n"
+        "    ctypes.CDLL(None).prctl(15, tag.encode(), 0, 0, 0)\n"
         "    time.sleep(30)\n"
         "    os._exit(0)\n"
         "if os.fork() == 0:\n"
@@ -95,10 +95,16 @@ async def test_no_process_of_a_run_outlives_it(executor: LocalExecutor) -> None:
         "    if os.fork() == 0:\n"
         f"        hold('{marker}b')\n"
         "    os._exit(0)\n"
-        "time.sleep(0.3)\n"
+        "time.sleep(1.0)\n"
         "print('ok')\n"
     )
-    res = await executor.run(RunSpec(src, time_limit_s=5))
+    task = asyncio.ensure_future(executor.run(RunSpec(src, time_limit_s=5)))
+    seen: set[str] = set()
+    while not task.done():
+        seen |= _named(marker)
+        await asyncio.sleep(0.05)
+    assert seen == {f"{marker}a", f"{marker}b"}, seen  # the check below is not vacuous
+    res = task.result()
     assert res.status is Status.AC and res.stdout == "ok\n", res
     escaped_group = executor.bwrap is None  # the fallback sandbox cannot hold a setsid child
     for _ in range(50):
