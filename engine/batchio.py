@@ -223,16 +223,34 @@ def parse_response(path: str, lineno: int, raw: bytes) -> tuple[BatchResponse | 
                          request_id=request_id, extra=extra), []
 
 
-def detect_kind(path: str | os.PathLike[str]) -> FileKind:
-    """Request or response file, judged by the first line that parses as an object."""
-    for _, raw in iter_jsonl(path):
+def detect_kind(path: str | os.PathLike[str], *, strict: bool = False) -> FileKind:
+    """Request or response file, judged by the first line that parses as an object.
+
+    ``strict``: InputError (naming file:line) when the first line is not a JSON object.
+    """
+    for lineno, raw in iter_jsonl(path):
         try:
             obj = orjson.loads(raw)
         except orjson.JSONDecodeError:
+            if strict:
+                raise InputError(f"{path}:{lineno}: not a JSON line: expected an OpenAI Batch line per line") from None
             continue
+        if strict and not isinstance(obj, dict):
+            raise InputError(f"{path}:{lineno}: a JSON {type(obj).__name__}, not an object: expected an OpenAI Batch line")
         if isinstance(obj, dict):
             return "response" if ("response" in obj or "error" in obj) and "body" not in obj else "request"
     return "request"
+
+
+def first_bad_json_line(path: str | os.PathLike[str]) -> int | None:
+    """The number of the first non-blank line of a JSONL file that is not a JSON object, if any."""
+    for lineno, raw in iter_jsonl(path):
+        try:
+            if not isinstance(orjson.loads(raw), dict):
+                return lineno
+        except orjson.JSONDecodeError:
+            return lineno
+    return None
 
 
 def _check_file(path: Path) -> Problem | None:
