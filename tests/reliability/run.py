@@ -18,13 +18,8 @@ from harness import Box, scratch  # noqa: E402
 
 #: (module, title); the endpoint suite waits through a 30 s outage, so it starts first
 SUITES = [
-    ("suite_endpoint", "endpoint faults"),
-    ("suite_crash", "crash consistency"),
     ("suite_bad_inputs", "bad inputs"),
     ("suite_hostile", "hostile code"),
-    ("suite_disk", "disk trouble"),
-    ("suite_secrets", "secrets"),
-    ("suite_orphans", "orphans"),
 ]
 
 
