@@ -18,8 +18,11 @@ from harness import Box, scratch  # noqa: E402
 
 #: (module, title); the endpoint suite waits through a 30 s outage, so it starts first
 SUITES = [
+    ("suite_endpoint", "endpoint faults"),
     ("suite_bad_inputs", "bad inputs"),
     ("suite_hostile", "hostile code"),
+    ("suite_secrets", "secrets"),
+    ("suite_orphans", "orphans"),
 ]
 
 
@@ -49,6 +52,9 @@ def main(argv: list[str]) -> int:
     verbose = "-v" in argv
     wanted = [a for a in argv if not a.startswith("-")]
     suites = [(m, t) for m, t in SUITES if not wanted or m in wanted or m.removeprefix("suite_") in wanted]
+    known = {m for m, _ in SUITES}
+    suites += [(w if w.startswith("suite_") else f"suite_{w}",) * 2 for w in wanted
+               if (w if w.startswith("suite_") else f"suite_{w}") not in known]
     t0 = time.monotonic()
     # two at a time: the machine has 2 cores, and most cases wait on child processes
     with ThreadPoolExecutor(max_workers=3) as pool:
