@@ -435,7 +435,8 @@ async def _run_async(
         status = "failed"
     except Exception as exc:
         status = "failed"
-        explained = explain_os_error(exc) if isinstance(exc, OSError) else None
+        where = ", ".join(str(v) for v in (run.read_run().get("outputs") or {}).values() if v) if isinstance(exc, OSError) else ""
+        explained = explain_os_error(exc, fallback=where) if isinstance(exc, OSError) else None
         error = explained or exc
         with contextlib.suppress(OSError):  # the disk may be the thing that failed
             (run.path / "error.log").write_text(traceback.format_exc())

@@ -20,12 +20,13 @@ _BAD_PATH = {errno.EROFS, errno.EACCES, errno.EPERM, errno.EEXIST, errno.ENOTDIR
              errno.ENAMETOOLONG, errno.ELOOP}
 
 
-def explain(exc: OSError, what: str = "") -> RolloutError | None:
+def explain(exc: OSError, what: str = "", fallback: str = "") -> RolloutError | None:
     """The RolloutError for ``exc``, or None when it is not a file-system failure we can explain.
 
-    ``what`` names the flag or role of the path (``--output``), when the caller knows it.
+    ``what`` names the flag or role of the path (``--output``), when the caller knows it;
+    ``fallback`` names the outputs when the error itself carries no file name (a failed write).
     """
-    path = exc.filename if exc.filename is not None else None
+    path = exc.filename if exc.filename is not None else (fallback or None)
     if exc.errno not in _FULL and exc.errno not in _BAD_PATH:
         return None
     if path is None and exc.errno not in _FULL:

@@ -21,6 +21,7 @@ SUITES = [
     ("suite_endpoint", "endpoint faults"),
     ("suite_bad_inputs", "bad inputs"),
     ("suite_hostile", "hostile code"),
+    ("suite_disk", "disk trouble"),
     ("suite_secrets", "secrets"),
     ("suite_orphans", "orphans"),
 ]
