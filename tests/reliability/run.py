@@ -19,6 +19,7 @@ from harness import Box, scratch  # noqa: E402
 #: (module, title); the endpoint suite waits through a 30 s outage, so it starts first
 SUITES = [
     ("suite_endpoint", "endpoint faults"),
+    ("suite_crash", "crash consistency"),
     ("suite_bad_inputs", "bad inputs"),
     ("suite_hostile", "hostile code"),
     ("suite_disk", "disk trouble"),
