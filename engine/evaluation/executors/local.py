@@ -282,8 +282,8 @@ class LocalExecutor(Executor):
         self.probe()
         return {
             "executor": self.name, "mode": self.mode, "python": self.python, "network": self.isolation_note,
-            "sandbox": (f"bubblewrap: {self.bwrap_note}; per run: own pid, mount and IPC namespaces, private /tmp "
-                        "work dir and /dev/shm, read-only host, no home, no network, empty environment")
+            "sandbox": (f"bubblewrap: {self.bwrap_note}; per run: own pid and IPC namespaces, a private /tmp work "
+                        "dir and /dev/shm, read-only host, no home, no network, empty environment")
             if self.bwrap else f"none: {self.bwrap_note or 'disabled'}",
             "memory_cgroup": self.cgroup_note if self.bwrap else "none (no bubblewrap)",
             "user": pwd.getpwuid(self.uid).pw_name if self.uid is not None else "unchanged",
