@@ -15,6 +15,8 @@ from pathlib import Path
 
 from harness import FAKES, Box, wait_for
 
+from server.server_helpers import alive_pids, session_members
+
 CYCLES = 20
 
 
@@ -26,27 +28,6 @@ def _fake_sglang(root: Path) -> Path:
     (pkg / "__init__.py").write_text("")
     (pkg / "launch_server.py").write_text(runner)
     return root
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state != "Z"
-    except OSError:
-        return False
-
-
-def _session(sid: int) -> list[int]:
-    out = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                fields = d.joinpath("stat").read_text().rsplit(")", 1)[1].split()
-                if int(fields[3]) == sid and fields[0] != "Z":
-                    out.append(int(d.name))
-            except (OSError, ValueError, IndexError):
-                pass
-    return out
 
 
 def _server_record(ws: Path) -> tuple[Path, dict] | None:
@@ -85,10 +66,10 @@ def cycle(box: Box, i: int, pkgs: Path) -> None:
             proc.send_signal(signal.SIGINT)
             proc.communicate(timeout=60)
         try:
-            wait_for(lambda: not any(_alive(p) for p in pids) and not _session(rec["sid"]), 10, "no survivors")
+            wait_for(lambda: not alive_pids(pids) and not session_members(rec["sid"]), 10, "no survivors")
             left: list[int] = []
         except AssertionError:
-            left = [p for p in pids if _alive(p)] + _session(rec["sid"])
+            left = alive_pids(pids) + session_members(rec["sid"])
         box.record(f"cycle {i + 1} ({how})", not left, f"survivors: {sorted(set(left))}" if left else "")
     finally:
         if proc.poll() is None:
@@ -96,7 +77,7 @@ def cycle(box: Box, i: int, pkgs: Path) -> None:
             proc.communicate()
         rec_now = _server_record(ws)
         if rec_now:  # never leave a server behind, whatever the verdict
-            for pid in [rec_now[1]["pid"], *(d["pid"] for d in rec_now[1]["descendants"])] + _session(rec_now[1]["sid"]):
+            for pid in [rec_now[1]["pid"], *(d["pid"] for d in rec_now[1]["descendants"])] + session_members(rec_now[1]["sid"]):
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
