@@ -189,3 +189,20 @@ async def test_fork_server_restarts_after_it_dies(tmp_path: Path) -> None:
         assert ex._zygote is not server
     finally:
         await ex.close()
+
+
+async def test_programs_hold_no_capabilities(executor: LocalExecutor) -> None:
+    # CapEff of the program itself: 0 in every configuration (the fork server's go nowhere)
+    res = await executor.run(RunSpec("print(open('/proc/self/status').read().split('CapEff:')[1].split()[0])"))
+    assert res.status is Status.AC, res
+    assert int(res.stdout.strip(), 16) == 0 or executor.bwrap is None and os.geteuid() == 0 and executor.uid is None
+
+
+def test_without_bubblewrap_the_executor_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.evaluation.executors.bwrap as bw
+
+    monkeypatch.setattr(bw, "find_bwrap", lambda: None)
+    ex = LocalExecutor(tmp_root=tmp_path)
+    info = ex.describe()
+    assert info["sandbox"].startswith("none: no bwrap binary")
+    assert ex.start_warning.startswith("local sandbox without bubblewrap") and "\n" not in ex.start_warning

@@ -66,6 +66,9 @@ class SandboxCommand:
     #: paths that must stay visible although under a hidden dir (the interpreter's prefix)
     keep: list[str] = field(default_factory=list)
     as_root: bool = True
+    #: capabilities kept inside (None: the fork server's ROOT_CAPS, or SYS_ADMIN+SYS_CHROOT in a
+    #: user namespace)
+    caps: tuple[str, ...] | None = None
 
     def argv(self, chdir: str = "/", tmpfs: list[tuple[str, int]] | None = None,
              env: dict[str, str] | None = None) -> list[str]:
@@ -92,12 +95,12 @@ class SandboxCommand:
               "--new-session", "--clearenv", "--chdir", chdir]
         for key, value in (env or {}).items():
             a += ["--setenv", key, value]
-        if self.as_root:
-            for cap in ROOT_CAPS:
-                a += ["--cap-add", cap]
-        else:
-            # without root: a user namespace, in which the fork server may still make namespaces
-            a += ["--unshare-user", "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SYS_CHROOT"]
+        if not self.as_root:
+            a += ["--unshare-user"]  # without root: a user namespace maps only ourselves
+        caps = self.caps if self.caps is not None else (
+            ROOT_CAPS if self.as_root else ("CAP_SYS_ADMIN", "CAP_SYS_CHROOT"))
+        for cap in caps:
+            a += ["--cap-add", cap]
         return a
 
 

