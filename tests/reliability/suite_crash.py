@@ -103,35 +103,7 @@ def _run_to_end(t: Target, out: Path) -> tuple[int, str]:
     return res.returncode, res.stderr[-300:]
 
 
-def crash(t: Target, rng: random.Random) -> None:
-    ref, crashed = t.dir / "reference", t.dir / "crashed"
-    code, err = _run_to_end(t, ref)
-    if code != 0:
-        t.box.record(f"{t.name}: uninterrupted reference run", False, f"exit {code}: {err}")
-        return
-    landed = tries = 0
-    while landed < t.kills and tries < t.kills * 3:
-        tries += 1
-        moment = rng.uniform(*t.window)
-        proc = t.box.popen(t.argv(crashed), t.ws, cwd=t.dir)
-        deadline = time.monotonic() + moment
-        while time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.01)
-        alive = proc.poll() is None
-        if alive:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        if not alive:
-            continue  # it finished first: not a kill; outputs are complete, the next try redoes nothing
-        landed += 1
-        root = t.outputs(crashed)
-        torn = {p.name: _read(p)[1] for p in _jsonl_files(root) if _read(p)[1]}
-        dups = _key_dups(root, _key)
-        problem = (f"torn lines inside {torn}" if torn else "") + (f" written twice: {dups[:3]}" if dups else "")
-        t.box.record(f"{t.name}: kill {landed} at {moment:.2f} s", not problem, problem)
-    if landed < t.kills:
-        t.box.record(f"{t.name}: {t.kills} kills landed mid-run", False, f"only {landed} of {tries} tries")
-    code, err = _run_to_end(t, crashed)
+def _compare(t: Target, ref: Path, crashed: Path, landed: int, code: int, err: str) -> None:
     want, got = _snapshot(t.outputs(ref)), _snapshot(t.outputs(crashed))
     problems = []
     if code != 0:
@@ -147,6 +119,45 @@ def crash(t: Target, rng: random.Random) -> None:
         problems.append(f"{torn} torn lines at the end")
     t.box.record(f"{t.name}: after {landed} kills and a rerun, outputs equal an uninterrupted run's", not problems,
                  "; ".join(problems)[:600])
+
+
+def crash(t: Target, rng: random.Random) -> None:
+    ref = t.dir / "reference"
+    code, err = _run_to_end(t, ref)
+    if code != 0:
+        t.box.record(f"{t.name}: uninterrupted reference run", False, f"exit {code}: {err}")
+        return
+    series = 1
+    crashed = t.dir / f"crashed{series}"
+    landed = tries = in_series = 0
+    while landed < t.kills and tries < t.kills * 4:
+        tries += 1
+        moment = rng.uniform(*t.window)
+        proc = t.box.popen(t.argv(crashed), t.ws, cwd=t.dir)
+        deadline = time.monotonic() + moment
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.01)
+        alive = proc.poll() is None
+        if alive:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        if not alive:
+            # the resumed run finished before this moment: judge the series, start a fresh one
+            _compare(t, ref, crashed, in_series, proc.returncode or 0, "")
+            series += 1
+            crashed, in_series = t.dir / f"crashed{series}", 0
+            continue
+        landed += 1
+        in_series += 1
+        root = t.outputs(crashed)
+        torn = {p.name: _read(p)[1] for p in _jsonl_files(root) if _read(p)[1]}
+        dups = _key_dups(root, _key)
+        problem = (f"torn lines inside {torn}" if torn else "") + (f" written twice: {dups[:3]}" if dups else "")
+        t.box.record(f"{t.name}: kill {landed} at {moment:.2f} s", not problem, problem)
+    if landed < t.kills:
+        t.box.record(f"{t.name}: {t.kills} kills landed mid-run", False, f"only {landed} of {tries} tries")
+    code, err = _run_to_end(t, crashed)
+    _compare(t, ref, crashed, in_series, code, err)
 
 
 class Process(Target):
