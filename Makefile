@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run install test test-deps bench clean
+.PHONY: run install test test-deps reliability bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ test-deps: install
 
 test: test-deps
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory reliability
+
+# Crash, endpoint-fault, disk, bad-input, hostile-code, secret and orphan suites: one table of
+# tried / held / failed (tests/reliability/run.py); exits non-zero when any case failed.
+reliability: test-deps
+	$(PY) tests/reliability/run.py
 
 bench: install
 	$(PY) bench/run_all.py

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from enum import Enum
-from typing import Any, Optional
+from typing import Any, NoReturn, Optional
 
 import click
 import typer
@@ -17,6 +17,11 @@ from typer.core import TyperGroup
 
 from console.output import CliState, make_console
 from engine.errors import ExitCode, RolloutError
+
+
+#: usage errors from click and from the copy of click that newer Typer releases vendor
+_click_impl = getattr(typer.core, "_click", click)
+USAGE_ERRORS: tuple[type[Exception], ...] = tuple({click.UsageError, _click_impl.exceptions.UsageError})
 
 
 class ColorMode(str, Enum):
@@ -28,15 +33,44 @@ class ColorMode(str, Enum):
 class RolloutGroup(TyperGroup):
     """Turns engine errors into one clear stderr line and the documented exit code."""
 
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except USAGE_ERRORS as exc:  # a bad root option: one line too
+            _usage_line(exc)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except USAGE_ERRORS as exc:  # a bad flag or value: one line, not a Rich box
+            _usage_line(exc)
         except RolloutError as exc:
-            color = getattr(ctx.obj, "color", "auto") if ctx.obj else "auto"
-            make_console(color, stderr=True).print(f"rollout: error: {exc}", markup=False, highlight=False)
+            _error_line(ctx, str(exc))
             raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:  # a path that cannot be used, a full disk: one line (engine/oserrors)
+            from engine.oserrors import explain
+
+            err = explain(exc)
+            if err is None:
+                raise
+            _error_line(ctx, str(err))
+            raise typer.Exit(err.exit_code) from None
         except KeyboardInterrupt:
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+
+
+def _error_line(ctx: click.Context, message: str) -> None:
+    color = getattr(ctx.obj, "color", "auto") if ctx.obj else "auto"
+    make_console(color, stderr=True).print(f"rollout: error: {message}", markup=False, highlight=False)
+
+
+def _usage_line(exc: Any) -> NoReturn:
+    """``rollout CMD: error: <what> (rollout CMD -h for help)`` on stderr, exit 2."""
+    command = exc.ctx.command_path if exc.ctx is not None else "rollout"
+    message = " ".join(exc.format_message().split())
+    sys.stderr.write(f"{command}: error: {message} ({command} -h for help)\n")
+    sys.exit(int(ExitCode.USAGE))
 
 
 app = typer.Typer(

@@ -223,16 +223,34 @@ def parse_response(path: str, lineno: int, raw: bytes) -> tuple[BatchResponse | 
                          request_id=request_id, extra=extra), []
 
 
-def detect_kind(path: str | os.PathLike[str]) -> FileKind:
-    """Request or response file, judged by the first line that parses as an object."""
-    for _, raw in iter_jsonl(path):
+def detect_kind(path: str | os.PathLike[str], *, strict: bool = False) -> FileKind:
+    """Request or response file, judged by the first line that parses as an object.
+
+    ``strict``: InputError (naming file:line) when the first line is not a JSON object.
+    """
+    for lineno, raw in iter_jsonl(path):
         try:
             obj = orjson.loads(raw)
         except orjson.JSONDecodeError:
+            if strict:
+                raise InputError(f"{path}:{lineno}: not a JSON line: expected an OpenAI Batch line per line") from None
             continue
+        if strict and not isinstance(obj, dict):
+            raise InputError(f"{path}:{lineno}: a JSON {type(obj).__name__}, not an object: expected an OpenAI Batch line")
         if isinstance(obj, dict):
             return "response" if ("response" in obj or "error" in obj) and "body" not in obj else "request"
     return "request"
+
+
+def first_bad_json_line(path: str | os.PathLike[str]) -> int | None:
+    """The number of the first non-blank line of a JSONL file that is not a JSON object, if any."""
+    for lineno, raw in iter_jsonl(path):
+        try:
+            if not isinstance(orjson.loads(raw), dict):
+                return lineno
+        except orjson.JSONDecodeError:
+            return lineno
+    return None
 
 
 def _check_file(path: Path) -> Problem | None:
@@ -361,33 +379,45 @@ def repair_torn_tail(path: str | os.PathLike[str]) -> TornRepair:
 
 
 class JsonlAppender:
-    """Append-only JSONL writer: one ``write`` = one complete line, flushed to the OS at once.
+    """Append-only JSONL writer: one ``write`` = one complete line, written to the OS at once.
 
     A process killed at any point leaves at most one torn last line, which the next open repairs.
+    A write that fails (disk full, file-size limit) is cut back to the line's start, so nothing
+    torn is left, and raises OSError naming the file.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, fsync_every: int = 0) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.repair = repair_torn_tail(self.path)
-        self._fh: BinaryIO = open(self.path, "ab")
+        # unbuffered: each line is one write(2), and a failed one leaves nothing queued to retry
+        self._fh: BinaryIO = open(self.path, "ab", buffering=0)
+        self._size = os.fstat(self._fh.fileno()).st_size
         self._fsync_every = fsync_every
         self._since_sync = 0
         self.lines_written = 0
 
     def write(self, obj: Any) -> None:
-        self._fh.write(orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n")
-        self._fh.flush()
+        data = orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+        fd = self._fh.fileno()
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, self._size)  # no half line stays behind
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from None
+        self._size += len(data)
         self.lines_written += 1
         if self._fsync_every:
             self._since_sync += 1
             if self._since_sync >= self._fsync_every:
-                os.fsync(self._fh.fileno())
+                os.fsync(fd)
                 self._since_sync = 0
 
     def close(self) -> None:
         if not self._fh.closed:
-            self._fh.flush()
             with contextlib.suppress(OSError):
                 os.fsync(self._fh.fileno())
             self._fh.close()

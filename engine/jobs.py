@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable
 
 from engine.errors import ExitCode, RolloutError
+from engine.oserrors import explain as explain_os_error
 from engine.runs import RunDir, create_run
 
 COUNTER_KEYS = ("total", "done", "ok", "failed", "retried", "in_flight", "skipped", "cached")
@@ -460,9 +461,12 @@ async def _run_async(
         error = exc
         status = "failed"
     except Exception as exc:
-        error = exc
         status = "failed"
-        (run.path / "error.log").write_text(traceback.format_exc())
+        where = ", ".join(str(v) for v in (run.read_run().get("outputs") or {}).values() if v) if isinstance(exc, OSError) else ""
+        explained = explain_os_error(exc, fallback=where) if isinstance(exc, OSError) else None
+        error = explained or exc
+        with contextlib.suppress(OSError):  # the disk may be the thing that failed
+            (run.path / "error.log").write_text(traceback.format_exc())
     finally:
         ticker.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -67,4 +67,5 @@ def validate_preds_cmd(
         verdict = "ok" if report.ok else f"{len(report.problems)} problem(s)"
         cli.echo_err(f"{file}: {report.predictions} predictions, {report.files_in_patches} file diffs, "
                      f"{report.empty_patches} empty patches: {verdict}")
-    raise typer.Exit(int(ExitCode.OK) if report.ok else int(ExitCode.ITEMS_FAILED))
+    # problems in the file are input problems: exit 2, as `rollout validate` does
+    raise typer.Exit(int(ExitCode.OK) if report.ok else int(ExitCode.USAGE))

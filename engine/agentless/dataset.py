@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from engine.batchio import first_bad_json_line
 from engine.errors import InputError, ServiceError
 
 #: the columns the stages read; others stay on disk
@@ -52,7 +53,7 @@ def _load_raw(name_or_path: str, split: str) -> Any:
 
     datasets.disable_progress_bars()
     # their retry warnings would interleave with progress lines; failures surface as one error line
-    datasets.logging.set_verbosity_error()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # its failures are ours to say, once
     try:
         from huggingface_hub.utils import logging as hub_logging
 
@@ -67,6 +68,9 @@ def _load_raw(name_or_path: str, split: str) -> Any:
         try:
             return datasets.load_dataset(builder, data_files=str(p), split="train")
         except Exception as exc:  # a corrupt file must be one line, not a traceback
+            bad = first_bad_json_line(p) if builder == "json" and p.suffix.lower() == ".jsonl" else None
+            if bad is not None:
+                raise InputError(f"{p}:{bad}: not a JSON object: each line of a .jsonl dataset must be one instance") from None
             raise InputError(f"{p}: cannot read as {builder} ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}): check the file") from None
     if p.is_dir():
         if (p / "dataset_info.json").is_file() or (p / "dataset_dict.json").is_file() or (p / "state.json").is_file():

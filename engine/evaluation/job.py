@@ -193,11 +193,16 @@ def make_eval_job(opts: EvalOptions, suite: Suite, executor: Executor, plan: Pla
     async def eval_job(ctx: JobContext) -> JobOutcome:
         ctx.phase("preflight", f"checking the {executor.name} executor")
         await executor.start()
+        if getattr(executor, "start_warning", ""):
+            ctx.warn(executor.start_warning)  # e.g. no bubblewrap here: a weaker sandbox, said once
         ctx.set_figures(sandbox=executor.describe(), suite=suite.describe())
         try:
             return await _evaluate_all(ctx, opts, suite, executor, plan)
         finally:
             await executor.close()
+            shutdown = getattr(executor, "shutdown", None)
+            if shutdown is not None:
+                shutdown()
 
     return eval_job
 

@@ -355,8 +355,11 @@ class _Processor:
 
         stop = asyncio.create_task(watch_stop())
         halted = asyncio.create_task(self.halt.wait())
+        failure: BaseException | None = None
         try:
             await asyncio.wait({all_workers, halted}, return_when=asyncio.FIRST_COMPLETED)
+            if all_workers.done() and not all_workers.cancelled():
+                failure = all_workers.exception()  # e.g. the disk filled: the run must say so, not end "done"
             if not all_workers.done():
                 # stopping: requests in flight may finish within the grace, then are abandoned
                 # (nothing is written for them; the next run re-sends them). Idle workers, in
@@ -380,6 +383,8 @@ class _Processor:
             self.output.close()
             if self._errors is not None:
                 self._errors.close()
+        if failure is not None:
+            raise failure
 
 
 def make_process_job(options: ProcessOptions, plan: Plan | None = None):

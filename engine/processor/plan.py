@@ -98,8 +98,13 @@ def lock_output(options: ProcessOptions) -> Any:
     """An exclusive lock on ``<output>.rollout.lock``: two runs appending to one output would
     send ids twice. InputError (exit 2) when another process holds it."""
     path = options.output.with_name(options.output.name + ".rollout.lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fh = open(path, "a+")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(path, "a+")
+    except OSError as exc:  # a read-only or unwritable folder, a file in the way: one line, exit 2
+        from engine.oserrors import explain
+
+        raise (explain(exc, "--output") or InputError(f"--output {options.output}: cannot write beside it: {exc}")) from None
     try:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

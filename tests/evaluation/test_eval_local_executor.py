@@ -12,18 +12,24 @@ import pytest
 from engine.evaluation.executors.base import RunSpec, Status
 from engine.evaluation.executors.local import LocalExecutor
 
-#: (mode, network, drop_user): the default, the spawn fallback, and the plans used without root
-CONFIGS = [("fork-server", "auto", "auto"), ("spawn", "auto", "auto"), ("fork-server", "userns", None),
-           ("spawn", "none", None)]
+#: (mode, network, drop_user, sandbox): bubblewrap in both modes and without dropping to nobody,
+#: then the fallback (no bubblewrap) in its plans: netns + nobody, user+net namespace, nothing
+CONFIGS = [("fork-server", "auto", "auto", "auto"), ("spawn", "auto", "auto", "auto"),
+           ("fork-server", "auto", None, "auto"), ("fork-server", "auto", "auto", "none"),
+           ("fork-server", "userns", None, "none"), ("spawn", "none", None, "none")]
 
 
-@pytest.fixture(params=CONFIGS, ids=["fork-server", "spawn", "userns", "no-netns"])
+@pytest.fixture(params=CONFIGS, ids=["bwrap", "bwrap-spawn", "bwrap-root", "fallback", "fallback-userns",
+                                     "fallback-spawn-no-netns"])
 async def executor(request: pytest.FixtureRequest, tmp_path: Path):
-    mode, network, drop = request.param
-    ex = LocalExecutor(mode=mode, network=network, drop_user=drop, tmp_root=tmp_path)
+    mode, network, drop, sandbox = request.param
+    ex = LocalExecutor(mode=mode, network=network, drop_user=drop, tmp_root=tmp_path, sandbox=sandbox)
     await ex.start()
+    if sandbox == "auto" and ex.bwrap is None:
+        pytest.fail(f"bubblewrap does not run here: {ex.bwrap_note}")
     yield ex
     await ex.close()
+    ex.shutdown()
 
 
 async def test_verdicts(executor: LocalExecutor) -> None:
@@ -63,7 +69,7 @@ async def test_environment_is_scrubbed_and_dir_is_fresh(executor: LocalExecutor,
 async def test_no_network_when_a_namespace_is_available(executor: LocalExecutor) -> None:
     if executor.network == "none":
         return  # the configuration without a namespace: nothing to check
-    if not executor.prefix:
+    if not executor.prefix and executor.bwrap is None:
         # the executor falls back and records it; the machine forbids namespaces (e.g. no userns)
         pytest.skip(f"no network namespace on this machine ({executor.isolation_note})")
     src = "import socket\ns = socket.socket()\ns.settimeout(2)\ns.connect(('127.0.0.1', 9))"
@@ -72,28 +78,68 @@ async def test_no_network_when_a_namespace_is_available(executor: LocalExecutor)
     assert "unreachable" in res.stderr or "refused" in res.stderr
 
 
-async def test_process_group_is_killed_after_exit(executor: LocalExecutor) -> None:
-    # the program forks a child that would outlive it; the sandbox kills the whole group at exit
+async def test_no_process_of_a_run_outlives_it(executor: LocalExecutor) -> None:
+    # a forked child and a setsid'd grandchild that would outlive the program; each names itself
+    # (prctl PR_SET_NAME) so the host can look for it whatever pid namespace it ran in
+    marker = f"rl{os.getpid() % 10000}{id(executor) % 1000}"
     src = (
-        "import os, sys, time\n"
-        "pid = os.fork()\n"
-        "if pid == 0:\n"
+        "import ctypes, os, time\n"
+        "def hold(tag):\n"
+        "    ctypes.CDLL(None).prctl(15, tag.encode(), 0, 0, 0)\n"
         "    time.sleep(30)\n"
         "    os._exit(0)\n"
-        "print(pid)\n"
+        "if os.fork() == 0:\n"
+        f"    hold('{marker}a')\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        f"        hold('{marker}b')\n"
+        "    os._exit(0)\n"
+        "time.sleep(1.0)\n"
+        "print('ok')\n"
     )
-    res = await executor.run(RunSpec(src, time_limit_s=5))
-    assert res.status is Status.AC
-    child = int(res.stdout.strip())
-    for _ in range(50):
-        try:
-            os.kill(child, 0)
-        except ProcessLookupError:
-            return
-        if _is_zombie(child):
-            return
+    task = asyncio.ensure_future(executor.run(RunSpec(src, time_limit_s=5)))
+    seen: set[str] = set()
+    while not task.done():
+        seen |= _named(marker)
         await asyncio.sleep(0.05)
-    pytest.fail(f"grandchild {child} survived the run")
+    assert seen == {f"{marker}a", f"{marker}b"}, seen  # the check below is not vacuous
+    res = task.result()
+    assert res.status is Status.AC and res.stdout == "ok\n", res
+    escaped_group = executor.bwrap is None  # the fallback sandbox cannot hold a setsid child
+    for _ in range(50):
+        alive = _named(marker)
+        if not alive or (escaped_group and alive == {f"{marker}b"}):
+            break
+        await asyncio.sleep(0.05)
+    if escaped_group:
+        for pid in _pids_named(f"{marker}b"):
+            os.kill(pid, 9)
+        assert f"{marker}a" not in _named(marker)
+    else:
+        assert _named(marker) == set(), "a process of the run survived it"
+
+
+def _pids_named(prefix: str) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if d.joinpath("comm").read_text().strip().startswith(prefix) and not _is_zombie(int(d.name)):
+                    out.append(int(d.name))
+            except OSError:
+                pass
+    return out
+
+
+def _named(prefix: str) -> set[str]:
+    names = set()
+    for pid in _pids_named(prefix):
+        try:
+            names.add(Path(f"/proc/{pid}/comm").read_text().strip())
+        except OSError:
+            pass
+    return names
 
 
 def _is_zombie(pid: int) -> bool:
@@ -143,3 +189,20 @@ async def test_fork_server_restarts_after_it_dies(tmp_path: Path) -> None:
         assert ex._zygote is not server
     finally:
         await ex.close()
+
+
+async def test_programs_hold_no_capabilities(executor: LocalExecutor) -> None:
+    # CapEff of the program itself: 0 in every configuration (the fork server's go nowhere)
+    res = await executor.run(RunSpec("print(open('/proc/self/status').read().split('CapEff:')[1].split()[0])"))
+    assert res.status is Status.AC, res
+    assert int(res.stdout.strip(), 16) == 0 or executor.bwrap is None and os.geteuid() == 0 and executor.uid is None
+
+
+def test_without_bubblewrap_the_executor_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.evaluation.executors.bwrap as bw
+
+    monkeypatch.setattr(bw, "find_bwrap", lambda: None)
+    ex = LocalExecutor(tmp_root=tmp_path)
+    info = ex.describe()
+    assert info["sandbox"].startswith("none: no bwrap binary")
+    assert ex.start_warning.startswith("local sandbox without bubblewrap") and "\n" not in ex.start_warning

@@ -16,7 +16,8 @@ Modes (applied to requests whose key matches ``--match`` regex, each key's first
 
 * ``ok``        200 with a chat completion (and ``usage``), after ``--delay`` seconds
 * ``429``       429 with ``Retry-After: <--retry-after>``
-* ``500``       500 with a JSON error body
+* ``500``       500 with a JSON error body (``502``, ``503``: the same with that status, as a
+                proxy in front of a dead or overloaded server answers)
 * ``400``       400 "maximum context length" (permanent)
 * ``reset``     the connection is reset without an answer
 * ``malformed`` 200 with a truncated JSON body
@@ -45,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-MODES = ("ok", "429", "500", "400", "reset", "malformed", "stall")
+MODES = ("ok", "429", "500", "502", "503", "400", "reset", "malformed", "stall")
 
 
 # -- the server (runs in its own process) --------------------------------------------------
@@ -125,8 +126,8 @@ def serve(args: argparse.Namespace) -> None:
             if mode == "429":
                 return web.json_response({"error": {"message": "rate limited", "type": "rate_limit"}}, status=429,
                                          headers={"Retry-After": str(state["retry_after"])})
-            if mode == "500":
-                return web.json_response({"error": {"message": "internal error", "type": "server_error"}}, status=500)
+            if mode in ("500", "502", "503"):
+                return web.json_response({"error": {"message": "internal error", "type": "server_error"}}, status=int(mode))
             if mode == "400":
                 return web.json_response({"error": {"message": "This model's maximum context length is 32768 tokens",
                                                      "type": "invalid_request_error"}}, status=400)

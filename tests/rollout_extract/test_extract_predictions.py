@@ -81,7 +81,7 @@ def test_fields_duplicates_bad_json_and_bad_hunks(tmp_path: Path) -> None:
     assert "model_patch line 7" in by_line[7] and "'+y = 3'" in by_line[7]
     assert "does not parse" in by_line[8]
     result = CliRunner().invoke(app, ["agentless", "validate-preds", str(path)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert f"{path}:3: duplicate instance_id" in result.output
 
 

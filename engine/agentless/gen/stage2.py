@@ -109,7 +109,7 @@ def make_stage2_job(opts: Stage2Options):
         inp = Path(opts.input_file)
         if not inp.is_file():
             raise InputError(f"{inp}: step-1 responses file not found: check --input_file")
-        if detect_kind(inp) == "request":
+        if detect_kind(inp, strict=True) == "request":
             raise InputError(f"{inp}: this is a request file, not step-1 responses: pass the output of "
                              "'rollout process' (or the Batch API) for those requests as --input_file")
         ctx.phase("loading", f"dataset {opts.dataset}")

