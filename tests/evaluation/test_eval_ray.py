@@ -39,15 +39,16 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, psutil.Process]]:
-    """A 2-CPU Ray head on 127.0.0.1; yields its address and the ``ray start`` process."""
+def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, psutil.Process, str]]:
+    """A 2-CPU Ray head on 127.0.0.1; yields its address, the ``ray start`` process and its Ray Client address."""
     log_path = tmp_path_factory.mktemp("ray") / "ray-start.log"
-    port = _free_port()
+    port, client_port = _free_port(), _free_port()
     ray_bin = str(Path(sys.executable).with_name("ray"))
     env = dict(os.environ, **RAY_ENV)
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([ray_bin, "start", "--head", "--block", "--port", str(port), "--num-cpus", "2",
-                                 "--include-dashboard", "false", "--disable-usage-stats"],
+                                 "--ray-client-server-port", str(client_port), "--include-dashboard", "false",
+                                 "--disable-usage-stats"],
                                 stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     head = psutil.Process(proc.pid)
     deadline = time.monotonic() + 90
@@ -55,7 +56,7 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ps
         assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text(errors="replace")[-2000:]
         time.sleep(0.2)
     try:
-        yield f"127.0.0.1:{port}", head
+        yield f"127.0.0.1:{port}", head, f"ray://127.0.0.1:{client_port}"
     finally:
         tree = head.children(recursive=True)
         proc.send_signal(signal.SIGTERM)  # --block stops the cluster it started on SIGTERM
@@ -94,7 +95,7 @@ def env(child_env: dict[str, str]) -> dict[str, str]:
 
 
 def test_ray_results_identical_to_local(ray_head, tmp_path: Path, rollout_cmd: list[str], env: dict) -> None:
-    address, _ = ray_head
+    address, _, _ = ray_head
     problems = read_problems()
     ids = list(problems)[::8]  # 21 real problems
     kinds = [lambda p: p["canonical_solution"], lambda p: "    return None\n", lambda p: "    return (\n",
@@ -124,7 +125,7 @@ def test_ray_results_identical_to_local(ray_head, tmp_path: Path, rollout_cmd: l
 
 def test_worker_killed_mid_task_is_retried(ray_head, tmp_path: Path, rollout_cmd: list[str], env: dict,
                                            workspace: Path) -> None:
-    address, head = ray_head
+    address, head, _ = ray_head
     problems = read_problems()
     ids = list(problems)[:12]
     solutions = _write_tree(tmp_path, [{"task_id": t, "completion": SLOW_OK + problems[t]["canonical_solution"]}
@@ -162,6 +163,17 @@ def test_worker_killed_mid_task_is_retried(ray_head, tmp_path: Path, rollout_cmd
     run = max((workspace / "runs").glob("eval-*"), key=lambda p: p.stat().st_mtime)
     state = json.loads((run / "state.json").read_text())
     assert state["counters"]["done"] == 12 and state["counters"]["failed"] == 0
+
+
+def test_ray_client_address(ray_head, tmp_path: Path, rollout_cmd: list[str], env: dict) -> None:
+    _, _, client = ray_head
+    problems = read_problems()
+    solutions = _write_tree(tmp_path, [{"task_id": t, "completion": problems[t]["canonical_solution"]}
+                                       for t in list(problems)[:4]])
+    res = _eval(rollout_cmd, env, solutions, tmp_path / "out", "--executor", "ray", "--ray-address", client)
+    assert res.returncode == 0, res.stderr
+    summary = json.loads((tmp_path / "out" / "batch_eval_results.json").read_text())
+    assert summary["checkpoints"][0]["pass@1"] == 1.0 and summary["executor"]["ray_address"] == client
 
 
 def test_no_address_starts_a_local_ray_for_the_run_and_stops_it(tmp_path: Path, rollout_cmd: list[str],
