@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from collections import Counter
 from typing import Any
 
 from engine.errors import ServiceError
 from engine.evaluation.executors.base import Executor, RunResult, RunSpec, Status
-from engine.evaluation.executors.ray_node import SandboxUnavailable, probe_node, run_on_node
+from engine.evaluation.executors.ray_node import SandboxUnavailable, cleanup_node, probe_node, run_on_node
 from engine.raycluster import RayCluster, connect
 
 #: executors a node can run programs with (piston is a service already: nothing to distribute)
@@ -29,6 +30,8 @@ NODE_EXECUTORS = ("local", "docker")
 MAX_RETRIES = 3
 #: tasks kept in flight per cluster CPU, so a CPU never idles between one task and the next
 IN_FLIGHT_PER_CPU = 2
+#: seconds the end-of-run cleanup on the nodes may take
+CLEANUP_TIMEOUT_S = 60.0
 
 
 def _one_line(exc: BaseException) -> str:
@@ -63,6 +66,9 @@ class RayExecutor(Executor):
         self._task: Any = None
         self._ray: Any = None
         self._closed = False
+        #: names this run's node resources (containers) so the last task on each node finds them
+        self.run_token = uuid.uuid4().hex[:16]
+        self._node_ids: list[str] = []
 
     async def start(self) -> None:
         """Connect (or start a local Ray), then run the node executor's pre-flight on every node."""
@@ -75,10 +81,11 @@ class RayExecutor(Executor):
             num_cpus=1, max_retries=self.max_retries, retry_exceptions=[SandboxUnavailable], name="rollout-eval")
         probe = ray.remote(probe_node)
         workers = [n for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) >= 1]
+        self._node_ids = [n["NodeID"] for n in workers]
         # one pre-flight per node: every node must be able to run the programs, not just one
         refs = [probe.options(num_cpus=1, max_retries=self.max_retries, name="rollout-eval-probe",
                               scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
-                .remote(self.node_executor, self.node_options) for n in workers]
+                .remote(self.node_executor, self.node_options, self.run_token) for n in workers]
         try:
             found = await asyncio.gather(*(asyncio.wrap_future(r.future()) for r in refs))
         except Exception as exc:
@@ -95,7 +102,7 @@ class RayExecutor(Executor):
     async def run(self, spec: RunSpec) -> RunResult:
         if self._task is None:
             await self.start()
-        ref = self._task.remote(self.node_executor, self.node_options, spec)
+        ref = self._task.remote(self.node_executor, self.node_options, spec, self.run_token)
         try:
             result, node = await asyncio.wrap_future(ref.future())
         except asyncio.CancelledError:
@@ -111,7 +118,24 @@ class RayExecutor(Executor):
         if self.cluster is not None and not self._closed:
             self._closed = True
             self._task = None
+            await self._cleanup_nodes()
             await asyncio.to_thread(self.cluster.shutdown)
+
+    async def _cleanup_nodes(self) -> None:
+        """One last task per node removes what the run's workers left there (Ray SIGKILLs its workers)."""
+        if self._ray is None or not self._node_ids:
+            return
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        cleanup = self._ray.remote(cleanup_node)
+        refs = [cleanup.options(num_cpus=0, max_retries=0, name="rollout-eval-cleanup",
+                                scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
+                .remote(self.run_token) for node in self._node_ids]
+        try:
+            await asyncio.wait_for(asyncio.gather(*(asyncio.wrap_future(r.future()) for r in refs),
+                                                  return_exceptions=True), CLEANUP_TIMEOUT_S)
+        except asyncio.TimeoutError:  # a node gone with its containers: nothing more to do from here
+            pass
 
     def live_figures(self) -> dict[str, Any]:
         """Programs run per node so far (for the run's state.json)."""
