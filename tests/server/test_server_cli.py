@@ -146,7 +146,9 @@ def test_router_with_stand_in(rollout_cmd, env, workspace: Path, fake_server) ->
 
 
 def test_router_without_sglang_router(rollout_cmd, child_env) -> None:
-    res = subprocess.run([*rollout_cmd, "serve", "router", "--worker-urls", "http://127.0.0.1:1", "--plain"],
+    # the system Python has no sglang_router (the project's venv has it, for the router tests)
+    res = subprocess.run([*rollout_cmd, "serve", "router", "--worker-urls", "http://127.0.0.1:1", "--plain",
+                          "--python", "/usr/bin/python3"],
                          env=child_env, capture_output=True, text=True, timeout=60)
     assert res.returncode == 3
     assert "sglang_router is not installed" in res.stderr and "sglang-router" in res.stderr

@@ -62,9 +62,14 @@ def test_port_auto_picks_a_free_port() -> None:
 
 def test_router_argv() -> None:
     spec = build_launch(ServerOptions(engine="router", worker_urls=["http://a:1", "http://b:2"], policy="round_robin",
-                                      port=8000, python="py"))
+                                      port=8000, python="py", prometheus_port=8001))
     assert spec.argv == ["py", "-m", "sglang_router.launch_router", "--worker-urls", "http://a:1", "http://b:2",
-                         "--policy", "round_robin", "--host", "127.0.0.1", "--port", "8000"]
+                         "--policy", "round_robin", "--host", "127.0.0.1", "--port", "8000",
+                         "--prometheus-host", "127.0.0.1", "--prometheus-port", "8001"]
+    assert spec.ready_paths[0] == "/readiness"  # 503 until a worker is healthy
+    # the router's Prometheus port defaults to a free one, not its fixed 29000
+    auto = build_launch(ServerOptions(engine="router", worker_urls=["http://a:1"], port=8000))
+    assert auto.argv[-4] == "--prometheus-host" and int(auto.argv[-1]) not in (8000, 29000)
 
 
 def test_engine_template_from_config() -> None:

@@ -8,7 +8,7 @@ __all__ = ["Executor", "RunResult", "RunSpec", "Status", "make_executor"]
 
 
 def make_executor(name: str, **options: object) -> Executor:
-    """Build the executor called ``name`` (local, piston or docker) with its options."""
+    """Build the executor called ``name`` (local, piston, docker or ray) with its options."""
     from engine.errors import InputError
 
     if name == "local":
@@ -23,4 +23,8 @@ def make_executor(name: str, **options: object) -> Executor:
         from engine.evaluation.executors.docker_exec import DockerExecutor
 
         return DockerExecutor(**options)  # type: ignore[arg-type]
-    raise InputError(f"unknown executor {name!r}: use local, piston or docker")
+    if name == "ray":
+        from engine.evaluation.executors.ray_exec import RayExecutor
+
+        return RayExecutor(**options)  # type: ignore[arg-type]
+    raise InputError(f"unknown executor {name!r}: use local, piston, docker or ray")
