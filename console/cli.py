@@ -3,17 +3,24 @@
 Data goes to stdout, diagnostics to stderr. Every RolloutError becomes one stderr line and its
 exit code (0 ok, 1 items failed, 2 usage/input, 3 service unreachable, 130 interrupted).
 Areas live in console/commands/<area>.py, each with ``register(app)``.
+
+Start-up is part of the interface (``rollout status --tmux`` runs every few seconds in a status
+line; ``--help`` must answer at once): command modules import engine pieces inside the command
+bodies, never at module level, and help is click's plain formatter (Typer's rich help loads
+markdown-it, pygments and rich's traceback, ~90 ms). console/launcher.py is the entry point.
 """
 
 from __future__ import annotations
 
 import sys
 from enum import Enum
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-import click
 import typer
 from typer.core import TyperGroup
+
+if TYPE_CHECKING:
+    import click  # (typer >= 0.20 vendors its own click: the name is for annotations only)
 
 from console.output import CliState, make_console
 from engine.errors import ExitCode, RolloutError
@@ -25,8 +32,35 @@ class ColorMode(str, Enum):
     never = "never"
 
 
+#: command name → the console.commands module whose ``register(app)`` defines it. They load when
+#: used (or listed by ``--help``): `rollout history` imports one command module, not sixteen.
+#: Modules registered in _register() below load with the app instead (both work).
+LAZY_COMMANDS = {
+    "runs": "runs", "show": "runs", "stop": "runs", "validate": "runs", "version": "runs",
+    "status": "status", "watch": "watch", "history": "history", "gc": "history",
+    "demo": "demo", "process": "process", "monitor": "monitor",
+    "config": "config_cmd", "agentless": "agentless", "serve": "serve", "eval": "evaluate",
+}
+
+
 class RolloutGroup(TyperGroup):
-    """Turns engine errors into one clear stderr line and the documented exit code."""
+    """Loads command modules on first use, and turns engine errors into one clear stderr line
+    and the documented exit code."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._loaded: dict[str, click.Command] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(dict.fromkeys([*LAZY_COMMANDS, *super().list_commands(ctx)]))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is None and cmd_name in LAZY_COMMANDS:
+            if cmd_name not in self._loaded:
+                self._loaded.update(_load_commands(LAZY_COMMANDS[cmd_name]))
+            found = self._loaded.get(cmd_name)
+        return found
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -37,16 +71,35 @@ class RolloutGroup(TyperGroup):
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        except BrokenPipeError:
+            # the reader of stdout went away (`rollout runs | head -1`): end quietly, as `ls` would
+            from console.launcher import EXIT_PIPE_CLOSED, quiet_broken_pipe
 
+            quiet_broken_pipe()
+            raise typer.Exit(EXIT_PIPE_CLOSED) from None
+
+
+#: the exit codes of DESIGN.md, shown under ``rollout --help`` (\b keeps click from re-flowing it)
+EXIT_CODES_EPILOG = """\b
+Exit codes:
+  0    ok
+  1    the job ran and some items failed (watch: the run failed or was lost)
+  2    usage or input error (bad flag, file, config)
+  3    a service (endpoint, server, docker, Piston) could not be reached
+  130  interrupted (Ctrl-C, SIGTERM; watch: the run was cancelled)
+  141  stdout was closed early (SIGPIPE, as for `rollout runs | head -1`)
+Data goes to stdout, diagnostics to stderr; every reading command has --json."""
 
 app = typer.Typer(
     name="rollout",
     cls=RolloutGroup,
     help="Run, watch and evaluate large LLM batch jobs: rollouts, servers, checkpoints. "
     "With no command, opens the console.",
+    epilog=EXIT_CODES_EPILOG,
     invoke_without_command=True,
     no_args_is_help=False,
-    add_completion=False,
+    add_completion=True,
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -69,17 +122,39 @@ def root(
 
 
 def _register() -> None:
-    from console.commands import agentless, config_cmd, demo, evaluate, monitor, process, runs, seed_aliases, serve
+    from console.commands import seed_aliases  # its aliases dispatch through the whole app
 
-    for module in (runs, config_cmd, demo, agentless, seed_aliases, serve, process, evaluate, monitor):
+    for module in (seed_aliases,):
         module.register(app)
+    _plain_help(app)
+
+
+def _load_commands(module_name: str) -> dict[str, click.Command]:
+    """The click commands one console.commands module registers, built as Typer builds them."""
+    import importlib
+
+    from typer.main import get_group
+
+    module = importlib.import_module(f"console.commands.{module_name}")
+    sub = typer.Typer(add_completion=False, rich_markup_mode=None)
+    module.register(sub)
+    _plain_help(sub)
+    return dict(get_group(sub).commands)
+
+
+def _plain_help(typer_app: typer.Typer) -> None:
+    """Click's plain help and usage errors for every sub-app too (each Typer keeps its own mode)."""
+    typer_app.rich_markup_mode = None
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _plain_help(group.typer_instance)
 
 
 _register()
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Run the Typer app (console/launcher.py is the installed entry point; it comes here)."""
     try:
         app(prog_name="rollout")
     except KeyboardInterrupt:

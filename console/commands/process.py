@@ -8,15 +8,9 @@ from typing import List, Optional
 
 import typer
 
-from console.jobrun import run_in_foreground
 from console.output import CliState
 from engine.errors import InputError
-from engine.config import read_api_key
-from engine.processor import ProcessOptions, make_process_job, output_paths, prepare_run
-from engine.processor.endpoints import ResolvedEndpoint, resolve_endpoint
 from engine.processor.options import TRANSPORTS
-from engine.processor.serve import SERVE_KEY_ENV, ServeSettings, make_serve_process_job
-from engine.server import ServerOptions
 
 DEFAULT_CONCURRENCY = 64
 
@@ -93,6 +87,16 @@ def process_cmd(
 
     Exit codes: 0 all answered, 1 some failed, 2 bad input or flag, 3 endpoint unreachable or server failed to start, 130 stopped.
     """
+    # the engine loads here, not at import: every `rollout` start would pay for aiohttp otherwise
+    from console.jobrun import run_in_foreground
+    from engine.config import read_api_key
+    from engine.processor.endpoints import ResolvedEndpoint, resolve_endpoint
+    from engine.processor.job import make_process_job
+    from engine.processor.options import ProcessOptions
+    from engine.processor.plan import output_paths, prepare_run
+    from engine.processor.serve import SERVE_KEY_ENV, ServeSettings, make_serve_process_job
+    from engine.server import ServerOptions
+
     cli: CliState = ctx.obj
     if transport not in TRANSPORTS:
         raise InputError(f"--transport {transport!r}: choose one of {', '.join(TRANSPORTS)}")
