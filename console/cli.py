@@ -12,6 +12,7 @@ markdown-it, pygments and rich's traceback, ~90 ms). console/launcher.py is the 
 
 from __future__ import annotations
 
+import functools
 import sys
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Optional
@@ -35,11 +36,13 @@ class ColorMode(str, Enum):
 #: command name → the console.commands module whose ``register(app)`` defines it. They load when
 #: used (or listed by ``--help``): `rollout history` imports one command module, not sixteen.
 #: Modules registered in _register() below load with the app instead (both work).
-LAZY_COMMANDS = {
+#: A tuple names modules that build one command together (swebench adds to evaluate's `eval`).
+LAZY_COMMANDS: dict[str, str | tuple[str, ...]] = {
     "runs": "runs", "show": "runs", "stop": "runs", "validate": "runs", "version": "runs",
     "status": "status", "watch": "watch", "history": "history", "gc": "history",
     "demo": "demo", "process": "process", "monitor": "monitor",
-    "config": "config_cmd", "agentless": "agentless", "serve": "serve", "eval": "evaluate",
+    "config": "config_cmd", "agentless": "agentless", "serve": "serve", "eval": ("evaluate", "swebench"),
+    "report": "report", "select": "select",
 }
 
 
@@ -47,19 +50,14 @@ class RolloutGroup(TyperGroup):
     """Loads command modules on first use, and turns engine errors into one clear stderr line
     and the documented exit code."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._loaded: dict[str, click.Command] = {}
-
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(dict.fromkeys([*LAZY_COMMANDS, *super().list_commands(ctx)]))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         found = super().get_command(ctx, cmd_name)
         if found is None and cmd_name in LAZY_COMMANDS:
-            if cmd_name not in self._loaded:
-                self._loaded.update(_load_commands(LAZY_COMMANDS[cmd_name]))
-            found = self._loaded.get(cmd_name)
+            modules = LAZY_COMMANDS[cmd_name]
+            found = _load_commands(modules if isinstance(modules, tuple) else (modules,)).get(cmd_name)
         return found
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -129,15 +127,16 @@ def _register() -> None:
     _plain_help(app)
 
 
-def _load_commands(module_name: str) -> dict[str, click.Command]:
-    """The click commands one console.commands module registers, built as Typer builds them."""
+@functools.cache  # once per process, like an import: register() must not run twice
+def _load_commands(module_names: tuple[str, ...]) -> dict[str, click.Command]:
+    """The click commands some console.commands modules register, built as Typer builds them."""
     import importlib
 
     from typer.main import get_group
 
-    module = importlib.import_module(f"console.commands.{module_name}")
     sub = typer.Typer(add_completion=False, rich_markup_mode=None)
-    module.register(sub)
+    for name in module_names:
+        importlib.import_module(f"console.commands.{name}").register(sub)
     _plain_help(sub)
     return dict(get_group(sub).commands)
 
