@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -33,16 +34,42 @@ class ColorMode(str, Enum):
     never = "never"
 
 
-#: command name → the console.commands module whose ``register(app)`` defines it. They load when
-#: used (or listed by ``--help``): `rollout history` imports one command module, not sixteen.
-#: Modules registered in _register() below load with the app instead (both work).
-#: A tuple names modules that build one command together (swebench adds to evaluate's `eval`).
-LAZY_COMMANDS: dict[str, str | tuple[str, ...]] = {
-    "runs": "runs", "show": "runs", "stop": "runs", "validate": "runs", "version": "runs",
-    "status": "status", "watch": "watch", "history": "history", "gc": "history",
-    "demo": "demo", "process": "process", "monitor": "monitor",
-    "config": "config_cmd", "agentless": "agentless", "serve": "serve", "eval": ("evaluate", "swebench"),
-    "report": "report", "select": "select",
+@dataclass(frozen=True)
+class LazyCommand:
+    """A command whose module loads on first use: the modules whose ``register(app)`` build it
+    (several when one adds to another's group: swebench adds `eval swebench`) and the line
+    ``rollout --help`` lists for it, so that listing loads none of them."""
+
+    modules: tuple[str, ...]
+    summary: str
+
+
+def _lazy(modules: str | tuple[str, ...], summary: str) -> LazyCommand:
+    return LazyCommand(modules if isinstance(modules, tuple) else (modules,), summary)
+
+
+#: command name → how to load it. `rollout history` imports one command module, not twenty, and
+#: `rollout --help` none (their option models load pydantic). Modules registered in _register()
+#: below load with the app instead (both work; a test checks every command of either kind).
+LAZY_COMMANDS: dict[str, LazyCommand] = {
+    "runs": _lazy("runs", "List the runs of the workspace, newest first."),
+    "show": _lazy("runs", "Show one run: what it is, its figures, its last events."),
+    "stop": _lazy("runs", "Ask a running job to stop (gracefully; --now: at once)."),
+    "validate": _lazy("runs", "Check an OpenAI Batch file; exit 2 on any problem."),
+    "version": _lazy("runs", "Print the version."),
+    "status": _lazy("status", "All active runs in one short line (--tmux, --json)."),
+    "watch": _lazy("watch", "Follow a run (or --all) to its end; exit with its code."),
+    "history": _lazy("history", "Finished runs: items, failures, tokens, cost, totals."),
+    "gc": _lazy("history", "Remove the run dirs of runs that ended long ago (asks first)."),
+    "demo": _lazy("demo", "Run a synthetic job that writes a run directory."),
+    "process": _lazy("process", "Send an OpenAI Batch file to an endpoint: streamed, resumable."),
+    "monitor": _lazy("monitor", "The box: CPU, memory, disks, network, GPUs, processes."),
+    "config": _lazy("config_cmd", "Show or create the configuration."),
+    "agentless": _lazy("agentless", "Agentless SWE-bench stages: localize, repair, extract."),
+    "serve": _lazy("serve", "Launch an SGLang/vLLM/custom server as a job; watch it."),
+    "eval": _lazy(("evaluate", "swebench"), "Evaluate checkpoints, SWE-bench predictions, repro tests."),
+    "report": _lazy("report", "Score phases from harness reports; write the report."),
+    "select": _lazy("select", "Choose N instances of a dataset for a scale-up phase."),
 }
 
 
@@ -56,9 +83,24 @@ class RolloutGroup(TyperGroup):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         found = super().get_command(ctx, cmd_name)
         if found is None and cmd_name in LAZY_COMMANDS:
-            modules = LAZY_COMMANDS[cmd_name]
-            found = _load_commands(modules if isinstance(modules, tuple) else (modules,)).get(cmd_name)
+            found = _load_commands(LAZY_COMMANDS[cmd_name].modules).get(cmd_name)
         return found
+
+    def format_commands(self, ctx: click.Context, formatter: Any) -> None:
+        """The command list of ``--help``, lazy commands by their summary (nothing is imported)."""
+        from typer.core import TyperCommand
+
+        rows = []
+        for name in self.list_commands(ctx):
+            eager = super().get_command(ctx, name)
+            cmd = eager if eager is not None or name not in LAZY_COMMANDS else TyperCommand(
+                name=name, help=LAZY_COMMANDS[name].summary)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd))
+        if rows:
+            limit = formatter.width - 6 - max(len(name) for name, _ in rows)
+            with formatter.section("Commands"):
+                formatter.write_dl([(name, cmd.get_short_help_str(limit)) for name, cmd in rows])
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
