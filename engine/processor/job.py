@@ -384,6 +384,7 @@ async def run_processing(ctx: JobContext, options: ProcessOptions, plan: Plan | 
 
     transport = make_transport(opt.transport, opt.concurrency, headers)
     metrics_task: asyncio.Task[None] | None = None
+    gpu_task: asyncio.Task[None] | None = None
     try:
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         if opt.restart:
@@ -405,10 +406,8 @@ async def run_processing(ctx: JobContext, options: ProcessOptions, plan: Plan | 
                                        price_known=meter.known, endpoint=endpoint.fixed or endpoint.base)
         if local:
             figures["local_server"] = True
-            if await asyncio.to_thread(gpus_present):
-                # a server on this box with GPUs: engine/alerts' gpu_idle rule watches them (its
-                # hook starts the monitor sampler itself once a job targets GPUs)
-                figures["targets_gpu"] = True
+            # probed beside the requests, not before them (NVML is slow to open)
+            gpu_task = asyncio.create_task(_mark_gpu_target(ctx))
         ctx.set_figures(**figures)
         api_key = headers.get("Authorization", "").removeprefix("Bearer ") or None
         poller = MetricsPoller(ctx, endpoint.base, api_key)
@@ -421,6 +420,7 @@ async def run_processing(ctx: JobContext, options: ProcessOptions, plan: Plan | 
         await poller.final()  # the server's figures as the run ends
     finally:
         await stop_task(metrics_task)
+        await stop_task(gpu_task)
         await transport.close()
         p_release()
 
@@ -436,6 +436,13 @@ async def run_processing(ctx: JobContext, options: ProcessOptions, plan: Plan | 
         summary = f"stopped: {summary}; rerun the same command to finish the rest"
     ctx.phase("stopped" if ctx.stopping else "finished", summary)
     return JobOutcome(message=summary)
+
+
+async def _mark_gpu_target(ctx: JobContext) -> None:
+    """A server on this box with GPUs: engine/alerts' gpu_idle rule watches them (its hook
+    starts the monitor sampler itself once a job targets GPUs)."""
+    if await asyncio.to_thread(gpus_present):
+        ctx.set_figures(targets_gpu=True)
 
 
 def _make_meter(ctx: JobContext, model: str | None, *, self_hosted: bool, billed_from: float | None,
