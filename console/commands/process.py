@@ -94,9 +94,6 @@ def process_cmd(
     from engine.processor.job import make_process_job
     from engine.processor.options import ProcessOptions
     from engine.processor.plan import output_paths, prepare_run
-    from engine.processor.serve import SERVE_KEY_ENV, ServeSettings, make_serve_process_job
-    from engine.server import ServerOptions
-
     cli: CliState = ctx.obj
     if transport not in TRANSPORTS:
         raise InputError(f"--transport {transport!r}: choose one of {', '.join(TRANSPORTS)}")
@@ -128,6 +125,9 @@ def process_cmd(
         job = make_process_job(options, plan)
         title = f"process {input.name} → {output.name}"
     else:
+        from engine.processor.serve import SERVE_KEY_ENV, ServeSettings, make_serve_process_job  # --serve only
+        from engine.server import ServerOptions
+
         server_key_env = api_key_env
         if api_key_file is not None:
             key = read_api_key(None, str(api_key_file))
