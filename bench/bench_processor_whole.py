@@ -27,9 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_processor import COMPLETION, CONCURRENCY, free_port, make_input, start_nginx, stop  # noqa: E402
-
-YARDSTICK = HERE / "yardstick_task_per_line.py"
+from bench_processor import COMPLETION, CONCURRENCY, YARDSTICK, free_port, make_input, start_nginx, stop  # noqa: E402
 
 
 def figure(name: str, value: float | str, unit: str, target: str = "") -> None:
