@@ -78,12 +78,27 @@ def test_watch_exit_code_of_failed_and_lost_runs(workspace: Path) -> None:
 
 
 def test_watch_all_waits_for_every_active_run(workspace: Path) -> None:
-    good, good_id = start_demo(workspace, "--items", "320", "--delay", "0.05")  # ~4 s: both still going below
-    bad, bad_id = start_demo(workspace, "--items", "160", "--delay", "0.05", "--fail-every", "5")
-    result = watch(workspace, "--all", "--jsonl", "--interval", "0.2")
-    assert good.wait(timeout=60) == 0 and bad.wait(timeout=60) == 1
-    ends = {r["run_id"]: r["exit_code"] for r in map(json.loads, result.stdout.splitlines()) if r["type"] == "end"}
-    assert ends == {good_id: 0, bad_id: 1} and result.returncode == 1
+    # two runs whose job processes this test controls (real processes, so they are alive), ended
+    # by hand the way the job runner ends runs: deterministic on a busy box
+    jobs = [subprocess.Popen(["sleep", "120"]) for _ in range(2)]
+    try:
+        good, bad = (make_run(workspace, "process", "running", done=1, total=4, pid=j.pid) for j in jobs)
+        watcher = subprocess.Popen([sys.executable, "-m", "console.launcher", "watch", "--all", "--jsonl",
+                                    "--interval", "0.2"], env=child_env(workspace), stdout=subprocess.PIPE, text=True)
+        assert watcher.stdout is not None
+        seen: set[str] = set()
+        while seen != {good.run_id, bad.run_id}:  # both followed
+            seen.add(json.loads(watcher.stdout.readline())["run_id"])
+        for run, status, code in ((good, "done", 0), (bad, "failed", 1)):
+            run.write_state({**run.read_state(), "status": status})
+            run.update_run(status=status, finished=time.time(), exit_code=code)
+        out, _ = watcher.communicate(timeout=60)
+    finally:
+        for j in jobs:
+            j.kill()
+            j.wait()
+    ends = {r["run_id"]: r["exit_code"] for r in map(json.loads, out.splitlines()) if r["type"] == "end"}
+    assert ends == {good.run_id: 0, bad.run_id: 1} and watcher.returncode == 1
 
 
 def test_watch_all_with_nothing_running(workspace: Path) -> None:
