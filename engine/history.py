@@ -22,10 +22,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.history_index import INDEX_NAME, INDEX_VERSION, finished_run_ids  # noqa: F401  (re-exported)
 from engine.liveness import hostname
 from engine.runs import FINAL_STATUSES, RunDir, runs_root
-
-from engine.history_index import INDEX_NAME, INDEX_VERSION, finished_run_ids  # noqa: F401
 
 #: seconds a writer waits for another process's lock before giving up (the next sync catches up)
 LOCK_TIMEOUT_S = 5.0
