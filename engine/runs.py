@@ -293,16 +293,27 @@ def create_run(
 
 def list_runs(workspace: Path) -> list[RunDir]:
     """Every run of the workspace, newest first (by run-id timestamp, then name)."""
+    return list(iter_run_dirs(workspace))
+
+
+def iter_run_dirs(workspace: Path) -> Iterator[RunDir]:
+    """:func:`list_runs` lazily: names are sorted first and each folder's run.json is checked as
+    it comes, so ``rollout runs -n 30`` on 10,000 runs opens about 30 of them."""
     root = runs_root(workspace)
-    if not root.is_dir():
-        return []
-    runs = [RunDir(p) for p in root.iterdir() if p.is_dir() and (p / "run.json").exists()]
+    try:
+        with os.scandir(root) as it:
+            names = [e.name for e in it if e.is_dir()]
+    except (FileNotFoundError, NotADirectoryError):
+        return
 
-    def key(r: RunDir) -> tuple[str, str]:
-        m = RUN_ID_RE.match(r.run_id)
-        return (m.group("ts") if m else "", r.run_id)
+    def key(name: str) -> tuple[str, str]:
+        m = RUN_ID_RE.match(name)
+        return (m.group("ts") if m else "", name)
 
-    return sorted(runs, key=key, reverse=True)
+    for name in sorted(names, key=key, reverse=True):
+        path = root / name
+        if os.path.exists(os.path.join(path, "run.json")):
+            yield RunDir(path)
 
 
 def find_run(workspace: Path, ref: str) -> RunDir:
@@ -328,7 +339,7 @@ def find_run(workspace: Path, ref: str) -> RunDir:
 
 
 def iter_runs(workspace: Path) -> Iterator[RunSummary]:
-    for run in list_runs(workspace):
+    for run in iter_run_dirs(workspace):
         yield run.summary()
 
 
