@@ -132,31 +132,8 @@ def make_input(path: Path, n: int, size: int) -> None:
 
 
 # -- children (each measured in its own process) ------------------------------------------
-BASELINE = r'''
-import asyncio, json, sys, time, aiohttp
-
-async def main(inp, out, url, concurrency):
-    t0 = time.perf_counter()
-    with open(inp) as f:
-        requests = [json.loads(line) for line in f if line.strip()]
-    sem = asyncio.Semaphore(concurrency)
-    results = open(out, "w")
-    async with aiohttp.ClientSession() as session:
-        async def one(req):
-            async with sem:
-                try:
-                    async with session.post(url + req["url"], json=req["body"]) as resp:
-                        body = await resp.json()
-                        line = {"custom_id": req["custom_id"], "response": {"status_code": resp.status, "body": body}}
-                except Exception as exc:
-                    line = {"custom_id": req["custom_id"], "error": str(exc)}
-                results.write(json.dumps(line) + "\n")
-        await asyncio.gather(*(one(r) for r in requests))
-    results.close()
-    print(json.dumps({"seconds": time.perf_counter() - t0, "n": len(requests)}))
-
-asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])))
-'''
+#: the seed's approach, kept as a script of its own (bench_processor_whole.py times it too)
+YARDSTICK = HERE / "yardstick_task_per_line.py"
 
 
 def child_ours(inp: str, out: str, url: str, concurrency: int, transport: str, workspace: str) -> None:
@@ -188,8 +165,7 @@ def bench_throughput(work: Path, url: str, transports: list[str], rounds: int) -
     inp = work / "req_2k.jsonl"
     make_input(inp, N_REQUESTS, 2000)
     figure("processor.input_2k_mb", round(inp.stat().st_size / 1e6, 1), "MB")
-    baseline_script = work / "baseline.py"
-    baseline_script.write_text(BASELINE)
+    baseline_script = YARDSTICK
     best: dict[str, float] = {}
     for r in range(rounds):  # interleaved rounds: both sides see the same machine state
         for name in ["baseline", *transports]:

@@ -3,17 +3,26 @@
 Data goes to stdout, diagnostics to stderr. Every RolloutError becomes one stderr line and its
 exit code (0 ok, 1 items failed, 2 usage/input, 3 service unreachable, 130 interrupted).
 Areas live in console/commands/<area>.py, each with ``register(app)``.
+
+Start-up is part of the interface (``rollout status --tmux`` runs every few seconds in a status
+line; ``--help`` must answer at once): command modules import engine pieces inside the command
+bodies, never at module level, and help is click's plain formatter (Typer's rich help loads
+markdown-it, pygments and rich's traceback, ~90 ms). console/launcher.py is the entry point.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
+from dataclasses import dataclass
 from enum import Enum
-from typing import Any, NoReturn, Optional
+from typing import TYPE_CHECKING, Any, NoReturn, Optional
 
-import click
 import typer
 from typer.core import TyperGroup
+
+if TYPE_CHECKING:
+    import click  # (typer >= 0.20 vendors its own click: the name is for annotations only)
 
 from console.output import CliState, make_console
 from engine.errors import ExitCode, RolloutError
@@ -30,8 +39,74 @@ class ColorMode(str, Enum):
     never = "never"
 
 
+@dataclass(frozen=True)
+class LazyCommand:
+    """A command whose module loads on first use: the modules whose ``register(app)`` build it
+    (several when one adds to another's group: swebench adds `eval swebench`) and the line
+    ``rollout --help`` lists for it, so that listing loads none of them."""
+
+    modules: tuple[str, ...]
+    summary: str
+
+
+def _lazy(modules: str | tuple[str, ...], summary: str) -> LazyCommand:
+    return LazyCommand(modules if isinstance(modules, tuple) else (modules,), summary)
+
+
+#: command name → how to load it. `rollout history` imports one command module, not twenty, and
+#: `rollout --help` none (their option models load pydantic). Modules registered in _register()
+#: below load with the app instead (both work; a test checks every command of either kind).
+LAZY_COMMANDS: dict[str, LazyCommand] = {
+    "runs": _lazy("runs", "List the runs of the workspace, newest first."),
+    "show": _lazy("runs", "Show one run: what it is, its figures, its last events."),
+    "stop": _lazy("runs", "Ask a running job to stop (gracefully; --now: at once)."),
+    "validate": _lazy("runs", "Check an OpenAI Batch file; exit 2 on any problem."),
+    "version": _lazy("runs", "Print the version."),
+    "status": _lazy("status", "All active runs in one short line (--tmux, --json)."),
+    "watch": _lazy("watch", "Follow a run (or --all) to its end; exit with its code."),
+    "history": _lazy("history", "Finished runs: items, failures, tokens, cost, totals."),
+    "gc": _lazy("history", "Remove the run dirs of runs that ended long ago (asks first)."),
+    "demo": _lazy("demo", "Run a synthetic job that writes a run directory."),
+    "process": _lazy("process", "Send an OpenAI Batch file to an endpoint: streamed, resumable."),
+    "monitor": _lazy("monitor", "The box: CPU, memory, disks, network, GPUs, processes."),
+    "config": _lazy("config_cmd", "Show or create the configuration."),
+    "agentless": _lazy("agentless", "Agentless SWE-bench stages: localize, repair, extract."),
+    "serve": _lazy("serve", "Launch an SGLang/vLLM/custom server as a job; watch it."),
+    "eval": _lazy(("evaluate", "swebench"), "Evaluate checkpoints, SWE-bench predictions, repro tests."),
+    "report": _lazy("report", "Score phases from harness reports; write the report."),
+    "batch": _lazy("batch", "Hosted Batch APIs: submit a file, detach, fetch the results later."),
+    "select": _lazy("select", "Choose N instances of a dataset for a scale-up phase."),
+}
+
+
 class RolloutGroup(TyperGroup):
-    """Turns engine errors into one clear stderr line and the documented exit code."""
+    """Loads command modules on first use, and turns engine errors into one clear stderr line
+    and the documented exit code."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(dict.fromkeys([*LAZY_COMMANDS, *super().list_commands(ctx)]))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is None and cmd_name in LAZY_COMMANDS:
+            found = _load_commands(LAZY_COMMANDS[cmd_name].modules).get(cmd_name)
+        return found
+
+    def format_commands(self, ctx: click.Context, formatter: Any) -> None:
+        """The command list of ``--help``, lazy commands by their summary (nothing is imported)."""
+        from typer.core import TyperCommand
+
+        rows = []
+        for name in self.list_commands(ctx):
+            eager = super().get_command(ctx, name)
+            cmd = eager if eager is not None or name not in LAZY_COMMANDS else TyperCommand(
+                name=name, help=LAZY_COMMANDS[name].summary)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd))
+        if rows:
+            limit = formatter.width - 6 - max(len(name) for name, _ in rows)
+            with formatter.section("Commands"):
+                formatter.write_dl([(name, cmd.get_short_help_str(limit)) for name, cmd in rows])
 
     def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
                      **extra: Any) -> click.Context:
@@ -58,7 +133,24 @@ class RolloutGroup(TyperGroup):
             raise typer.Exit(err.exit_code) from None
         except KeyboardInterrupt:
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        except BrokenPipeError:
+            # the reader of stdout went away (`rollout runs | head -1`): end quietly, as `ls` would
+            from console.launcher import EXIT_PIPE_CLOSED, quiet_broken_pipe
 
+            quiet_broken_pipe()
+            raise typer.Exit(EXIT_PIPE_CLOSED) from None
+
+
+#: the exit codes of DESIGN.md, shown under ``rollout --help`` (\b keeps click from re-flowing it)
+EXIT_CODES_EPILOG = """\b
+Exit codes:
+  0    ok
+  1    the job ran and some items failed (watch: the run failed or was lost)
+  2    usage or input error (bad flag, file, config)
+  3    a service (endpoint, server, docker, Piston) could not be reached
+  130  interrupted (Ctrl-C, SIGTERM; watch: the run was cancelled)
+  141  stdout was closed early (SIGPIPE, as for `rollout runs | head -1`)
+Data goes to stdout, diagnostics to stderr; every reading command has --json."""
 
 def _error_line(ctx: click.Context, message: str) -> None:
     color = getattr(ctx.obj, "color", "auto") if ctx.obj else "auto"
@@ -78,9 +170,11 @@ app = typer.Typer(
     cls=RolloutGroup,
     help="Run, watch and evaluate large LLM batch jobs: rollouts, servers, checkpoints. "
     "With no command, opens the console.",
+    epilog=EXIT_CODES_EPILOG,
     invoke_without_command=True,
     no_args_is_help=False,
-    add_completion=False,
+    add_completion=True,
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -103,19 +197,40 @@ def root(
 
 
 def _register() -> None:
-    from console.commands import agentless, batch, config_cmd, demo, evaluate, monitor, process, runs, seed_aliases, serve
-    from console.commands import report as report_cmd, select as select_cmd, swebench
+    from console.commands import seed_aliases  # its aliases dispatch through the whole app
 
-    for module in (runs, config_cmd, demo, agentless, seed_aliases, serve, process, evaluate, monitor, swebench,
-                   report_cmd, select_cmd, batch):
+    for module in (seed_aliases,):
         module.register(app)
+    _plain_help(app)
+
+
+@functools.cache  # once per process, like an import: register() must not run twice
+def _load_commands(module_names: tuple[str, ...]) -> dict[str, click.Command]:
+    """The click commands some console.commands modules register, built as Typer builds them."""
+    import importlib
+
+    from typer.main import get_group
+
+    sub = typer.Typer(add_completion=False, rich_markup_mode=None)
+    for name in module_names:
+        importlib.import_module(f"console.commands.{name}").register(sub)
+    _plain_help(sub)
+    return dict(get_group(sub).commands)
+
+
+def _plain_help(typer_app: typer.Typer) -> None:
+    """Click's plain help and usage errors for every sub-app too (each Typer keeps its own mode)."""
+    typer_app.rich_markup_mode = None
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _plain_help(group.typer_instance)
 
 
 _register()
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Run the Typer app (console/launcher.py is the installed entry point; it comes here)."""
     try:
         app(prog_name="rollout")
     except KeyboardInterrupt:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as _dt
-from typing import Any
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: `rollout status` loads this module
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def duration(seconds: float | None) -> str:
@@ -54,6 +55,8 @@ def count(n: int | None) -> str:
 def timestamp(ts: float | None) -> str:
     if not ts:
         return "-"
+    import datetime as _dt
+
     return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
 
 

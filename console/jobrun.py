@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Awaitable, Callable, Iterable
-
-from rich.live import Live
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable
 
 from console import format as fmt
 from console.output import CliState
-from console.render import state_view
-from engine.jobs import JobContext, JobOutcome, JobResult, StateHook, run_job
-from engine.runs import RunDir
+
+if TYPE_CHECKING:  # the job runner and rich load when a job runs, not when `rollout --help` lists it
+    from engine.jobs import JobContext, JobOutcome, JobResult, StateHook
+    from engine.runs import RunDir
 
 #: a plain progress line is printed at most this often (seconds) when not on a TTY
 PLAIN_EVERY_S = 1.0
@@ -37,6 +36,11 @@ def run_in_foreground(
     ``run`` continues an existing run (a batch followed from a later process).
     RolloutError propagates (the CLI prints it as one line with its exit code).
     """
+    from rich.live import Live
+
+    from console.render import state_view
+    from engine.jobs import run_job
+
     err = cli.err
     use_live = (not plain) and err.is_terminal
     holder: dict[str, Any] = {"run": None, "last_plain": 0.0}

@@ -6,16 +6,20 @@ import json
 import os
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Iterable
 
-from rich.console import Console
+if TYPE_CHECKING:  # both load on first use: `rollout --help` needs neither rich's Console nor the config
+    from pathlib import Path
 
-from engine.config import Config, load_config
+    from rich.console import Console
+
+    from engine.config import Config
 
 
 def make_console(color: str = "auto", stderr: bool = False) -> Console:
     """A rich Console honouring ``--color auto|always|never`` and NO_COLOR."""
+    from rich.console import Console
+
     stream = sys.stderr if stderr else sys.stdout
     if color == "never" or (color == "auto" and os.environ.get("NO_COLOR")):
         return Console(file=stream, no_color=True, color_system=None, highlight=False, soft_wrap=True)
@@ -36,11 +40,26 @@ class CliState:
     @property
     def config(self) -> Config:
         if self._config is None:
+            from engine.config import load_config
+
             self._config = load_config(self.config_path)
         return self._config
 
     @property
     def workspace(self) -> Path:
+        """The workspace, found without validating the whole config (same precedence; a reading
+        command need not load pydantic-settings). A config that cannot be read is loaded in full,
+        which raises its one-line error."""
+        from pathlib import Path
+
+        from engine.errors import InputError
+        from engine.locations import quick_workspace
+
+        if self._config is None:
+            try:
+                return Path(quick_workspace(self.workspace_flag, self.config_path))
+            except InputError:
+                pass
         return self.config.workspace_path(self.workspace_flag)
 
     @property
@@ -56,7 +75,69 @@ class CliState:
         self.err.print(message, markup=False, highlight=False)
 
 
+def stdout_is_terminal() -> bool:
+    """Is stdout a terminal? Layout (table or live view vs. plain lines for pipes) follows this,
+    not ``--color``: ``--color always`` colours a table, it does not make a pipe a terminal."""
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+#: the version of every JSON object a reading command prints (bump when a field changes meaning)
+SCHEMA_VERSION = 1
+
+
+def versioned(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with ``schema_version`` first, as every ``--json`` object carries it."""
+    return {"schema_version": SCHEMA_VERSION, **data}
+
+
 def print_json(data: Any) -> None:
     """Machine-readable data on stdout."""
     sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
     sys.stdout.flush()
+
+
+def print_jsonl(record: dict[str, Any]) -> None:
+    """One JSON object on one stdout line (``--jsonl`` ticks), flushed at once."""
+    sys.stdout.write(json.dumps(record, default=str, ensure_ascii=False, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def print_jsonl_many(records: Iterable[dict[str, Any]], chunk: int = 512) -> None:
+    """JSON Lines on stdout, written in chunks (``--json`` of long lists: one write per line
+    would cost a system call each). orjson encodes them: 10,000 history rows in a few ms."""
+    import orjson
+
+    batch: list[bytes] = []
+    for record in records:
+        batch.append(orjson.dumps(record, default=str))
+        if len(batch) >= chunk:
+            write_bytes(b"\n".join(batch) + b"\n")
+            batch = []
+    if batch:
+        write_bytes(b"\n".join(batch) + b"\n")
+
+
+def orjson_line(record: dict[str, Any]) -> str:
+    """``record`` as one compact JSON line (no newline), as print_jsonl_many writes it."""
+    import orjson
+
+    return orjson.dumps(record, default=str).decode()
+
+
+def write_bytes(data: bytes) -> None:
+    """Write ``data`` to stdout whole. Straight to the file descriptor: a buffered write into a
+    pipe whose reader left can end short without an error, and the caller must learn of it
+    (BrokenPipeError: the CLI then exits 141, quietly)."""
+    sys.stdout.flush()  # text written before goes first
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):  # a captured stream (tests): no descriptor
+        sys.stdout.write(data.decode())
+        sys.stdout.flush()
+        return
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]

@@ -13,18 +13,12 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from engine.errors import InputError
-from engine.runs import resolve_workspace
-
-CONFIG_FILENAME = "rollout.toml"
-
-
-def user_config_path() -> Path:
-    return Path(platformdirs.user_config_dir("rollout", appauthor=False)) / "config.toml"
+# the config file's location lives in engine.locations (cheap to import); re-exported here
+from engine.locations import CONFIG_FILENAME, find_config_file, resolve_workspace, user_config_path  # noqa: F401
 
 
 class _Strict(BaseModel):
@@ -156,20 +150,6 @@ class Config(BaseSettings):
     def redacted(self) -> dict[str, Any]:
         """The merged config as a dict, safe to print: keys are only named (env var, file), never held."""
         return self.model_dump(mode="json", exclude={"source_file"})
-
-
-def find_config_file(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Path | None:
-    """The config file to use, or None when there is none (defaults apply)."""
-    if explicit:
-        path = Path(explicit).expanduser()
-        if not path.is_file():
-            raise InputError(f"config file {path} does not exist: check --config, or run 'rollout config init'")
-        return path
-    local = (cwd or Path.cwd()) / CONFIG_FILENAME
-    if local.is_file():
-        return local
-    user = user_config_path()
-    return user if user.is_file() else None
 
 
 def load_config(explicit: str | os.PathLike[str] | None = None, overrides: dict[str, Any] | None = None) -> Config:

@@ -507,6 +507,9 @@ async def _run_async(
     runner.flush(force=True)
     ctx.event("finish", status=status, exit_code=exit_code, message=message, counters=dict(ctx.counters))
     run.update_run(status=status, finished=None if status == "waiting" else time.time(), exit_code=exit_code)
+    from engine.history import record_run  # the history index learns of the run as it ends
+
+    record_run(run)
     if error is not None:
         raise RolloutError(message or str(error), exit_code) from error
     return JobResult(run=run, status=status, exit_code=exit_code, message=message, state=runner.state)

@@ -13,8 +13,6 @@ from console.commands.agentless import Role, agentless_app, seed_option
 from console.jobrun import run_in_foreground
 from console.output import CliState
 from engine.errors import ExitCode
-from engine.agentless.predictions import validate_predictions
-from engine.agentless.extract.stage3 import ExtractOptions, make_extract_job
 
 
 @agentless_app.command("extract")
@@ -34,6 +32,8 @@ def extract_cmd(
     plain: bool = typer.Option(False, "--plain", help="Plain progress lines even on a terminal."),
 ) -> None:
     """Turn step-2 answers into patches or reproduction tests, and one voted prediction per instance."""
+    from engine.agentless.extract.stage3 import ExtractOptions, make_extract_job  # heavy: loaded when run
+
     cli: CliState = ctx.obj
     opts = ExtractOptions(
         role=role.value, input_file=input_file, repostructure_dir=repostructure_dir, save_dir=save_dir,
@@ -56,6 +56,8 @@ def validate_preds_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only problems, no warnings or summary."),
 ) -> None:
     """Check a SWE-bench predictions file: fields, diffs that parse, no file or hunk twice."""
+    from engine.agentless.predictions import validate_predictions
+
     cli: CliState = ctx.obj
     report = validate_predictions(file)
     if not quiet:

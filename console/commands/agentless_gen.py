@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
@@ -18,7 +18,9 @@ from console.commands.agentless import Role, agentless_app, seed_option
 from console.jobrun import run_in_foreground
 from console.output import CliState
 from engine.errors import InputError
-from engine.agentless.gen.requests import SamplingConfig
+
+if TYPE_CHECKING:  # the engine loads when a command runs (start-up time, see console/cli.py)
+    from engine.agentless.gen.requests import SamplingConfig
 
 _EXTRA = {"allow_extra_args": True}
 
@@ -44,6 +46,8 @@ def _instance_ids(ctx: typer.Context, ids: Optional[List[str]]) -> list[str]:
 
 def _sampling(model_name: str, max_tokens: int, temp: float, passk: int, enable_thinking: Optional[bool],
               thinking_budget: Optional[int], thinking_style: ThinkingStyle, temp_policy: TempPolicy) -> SamplingConfig:
+    from engine.agentless.gen.requests import SamplingConfig
+
     if passk < 1:
         raise InputError("--passk must be at least 1")
     if max_tokens < 1:

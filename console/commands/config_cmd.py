@@ -7,8 +7,8 @@ from typing import Optional
 
 import typer
 
-from console.output import CliState, print_json
-from engine.config import CONFIG_FILENAME, CONFIG_TEMPLATE, user_config_path
+from console.output import CliState, print_json, versioned
+from engine.locations import CONFIG_FILENAME, user_config_path
 from engine.errors import InputError
 
 config_app = typer.Typer(help="Show or create the configuration.", no_args_is_help=True)
@@ -19,12 +19,15 @@ def register(app: typer.Typer) -> None:
 
 
 @config_app.command("show")
-def show(ctx: typer.Context) -> None:
+def show(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(True, "--json", hidden=True, help="JSON (the only form; accepted for scripts)."),
+) -> None:
     """Print the merged configuration (file < environment < flags) as JSON, secrets redacted."""
     cli: CliState = ctx.obj
     cfg = cli.config
     cli.echo_err(f"config file: {cfg.source_file or '(none: defaults)'}; workspace: {cli.workspace}")
-    print_json(cfg.redacted() | {"workspace": str(cli.workspace)})
+    print_json(versioned(cfg.redacted() | {"workspace": str(cli.workspace)}))
 
 
 @config_app.command("init")
@@ -40,6 +43,8 @@ def init(
     if target.exists() and not force:
         raise InputError(f"{target} already exists: pass --force to overwrite it")
     target.parent.mkdir(parents=True, exist_ok=True)
+    from engine.config import CONFIG_TEMPLATE
+
     target.write_text(CONFIG_TEMPLATE)
     cli.echo_err(f"wrote {target}")
 

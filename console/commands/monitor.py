@@ -9,27 +9,17 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
-from rich.console import Group, RenderableType
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
 
 from console import format as fmt
-from console.output import CliState, print_json
-from engine.monitor import (
-    GpuState,
-    NvmlSource,
-    SystemProbe,
-    describe_gpu,
-    ensure_sampler,
-    monitor_dir,
-    read_latest,
-    sample_now,
-    take_sample,
-)
+from console.output import CliState, print_json, versioned
+
+if TYPE_CHECKING:  # psutil, NVML and rich load when the command runs, not on every `rollout` start
+    from rich.console import RenderableType
+
+    from engine.monitor import NvmlSource, SystemProbe
 
 
 def register(app: typer.Typer) -> None:
@@ -45,6 +35,10 @@ def monitor_cmd(
     rules: bool = typer.Option(False, "--rules", help="List the alert rules in force (defaults + config) and exit."),
 ) -> None:
     """Show the box: CPU, memory, swap, disks, network, load, GPUs and the busiest processes."""
+    from rich.live import Live
+
+    from engine.monitor import read_latest, sample_now
+
     cli: CliState = ctx.obj
     if rules:
         _print_rules(cli, json_out)
@@ -56,7 +50,7 @@ def monitor_cmd(
         if sample is None or (paths and not _has_paths(sample, paths)):
             sample = sample_now(ws, paths)
         if json_out:
-            print_json(sample)
+            print_json(versioned(sample))
         else:
             cli.out.print(render_sample(sample))
         return
@@ -96,11 +90,15 @@ class _Feed:
         self.local: tuple[SystemProbe, NvmlSource] | None = None
 
     def _go_local(self, why: str) -> None:
+        from engine.monitor import NvmlSource, SystemProbe
+
         self.cli.echo_err(f"rollout monitor: {why}; sampling in this process instead")
         self.local = (SystemProbe(), NvmlSource())
         time.sleep(0.3)  # CPU percentages need an interval
 
     def next(self) -> dict[str, Any]:
+        from engine.monitor import ensure_sampler, monitor_dir, read_latest, take_sample
+
         if self.local is None:
             try:
                 # every refresh: keeps the shared sampler alive, restarts it if it died
@@ -129,6 +127,9 @@ class _Feed:
 
 
 def _print_rules(cli: CliState, json_out: bool) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     from engine.alerts import rules_from_config
 
     found = rules_from_config(cli.config)
@@ -147,7 +148,7 @@ def _print_rules(cli: CliState, json_out: bool) -> None:
 def _json_line(sample: dict[str, Any]) -> str:
     import json
 
-    return json.dumps(sample, default=str, separators=(",", ":")) + "\n"
+    return json.dumps(versioned(sample), default=str, separators=(",", ":")) + "\n"
 
 
 def _has_paths(sample: dict[str, Any], paths: dict[str, str]) -> bool:
@@ -195,6 +196,12 @@ def plain_line(sample: dict[str, Any]) -> str:
 
 def render_sample(sample: dict[str, Any]) -> RenderableType:
     """The box as rich tables."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    from engine.monitor import GpuState, describe_gpu
+
     sys_ = sample.get("system") or {}
     parts: list[RenderableType] = []
     age = sample.get("age_s")

@@ -8,16 +8,9 @@ from typing import List, Optional
 
 import typer
 
-from console.jobrun import run_in_foreground
 from console.output import CliState
 from engine.errors import InputError
-from engine.config import read_api_key
-from engine.processor import ProcessOptions, make_process_job, output_paths, prepare_run
-from engine.processor.endpoints import ResolvedEndpoint, resolve_endpoint
 from engine.processor.options import TRANSPORTS
-from engine.processor.serve import SERVE_KEY_ENV, ServeSettings, make_serve_process_job
-from engine.promptguard import config_context_length
-from engine.server import ServerOptions
 
 DEFAULT_CONCURRENCY = 64
 
@@ -109,6 +102,13 @@ def process_cmd(
 
     Exit codes: 0 all answered, 1 some failed, 2 bad input or flag, 3 endpoint unreachable or server failed to start, 130 stopped.
     """
+    # the engine loads here, not at import: every `rollout` start would pay for aiohttp otherwise
+    from console.jobrun import run_in_foreground
+    from engine.config import read_api_key
+    from engine.processor.endpoints import ResolvedEndpoint, resolve_endpoint
+    from engine.processor.job import make_process_job
+    from engine.processor.options import ProcessOptions
+    from engine.processor.plan import output_paths, prepare_run
     cli: CliState = ctx.obj
     if via not in ("online", "batch"):
         raise InputError(f"--via {via!r}: choose online or batch")
@@ -136,6 +136,8 @@ def process_cmd(
         if not model_path:
             raise InputError("--serve needs --model-path PATH (the model the server loads)")
         target = ResolvedEndpoint(url="http://127.0.0.1:0")  # replaced by the launched server's URL
+    from engine.promptguard import config_context_length
+
     options = ProcessOptions(
         input=input, output=output, url=target.url,
         concurrency=concurrency or min(DEFAULT_CONCURRENCY, target.max_concurrency or DEFAULT_CONCURRENCY),
@@ -152,6 +154,9 @@ def process_cmd(
         job = make_process_job(options, plan)
         title = f"process {input.name} → {output.name}"
     else:
+        from engine.processor.serve import SERVE_KEY_ENV, ServeSettings, make_serve_process_job  # --serve only
+        from engine.server import ServerOptions
+
         server_key_env = api_key_env
         if api_key_file is not None:
             key = read_api_key(None, str(api_key_file))

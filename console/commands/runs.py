@@ -1,43 +1,73 @@
-"""Commands over run directories: runs, show, watch, stop; plus validate and version."""
+"""Commands over run directories: runs, show, stop; plus validate and version.
+
+Reading commands print data on stdout and diagnostics on stderr. On a terminal they print
+tables; piped, ``runs`` prints tab-separated lines with whole ids; ``--json`` prints objects
+that each carry ``schema_version`` (JSON Lines for lists). Engine and rich imports happen inside
+the commands (start-up time, see console/cli.py).
+"""
 
 from __future__ import annotations
 
+import datetime as _dt
 import time
-from typing import Optional
+from typing import Any, Optional
 
 import typer
-from rich.live import Live
-from rich.table import Table
 
 from console import format as fmt
-from console.output import CliState, print_json
-from console.render import STATUS_STYLE, event_line, state_view
+from console.completion import complete_run_id
+from console.output import CliState, print_json, print_jsonl_many, stdout_is_terminal, versioned, write_bytes
 from engine import __version__
-from engine.batchio import validate_file
 from engine.errors import ExitCode, InputError
-from engine.runs import ACTIVE_STATUSES, find_run, iter_runs, signal_run
+from engine.runs import ACTIVE_STATUSES, RunSummary, find_run, iter_runs, signal_run
 
-#: exit code of ``watch`` for each final status
-STATUS_EXIT = {"done": 0, "failed": 1, "cancelled": 130, "lost": 1}
+RUN_HELP = "Run id, unique prefix, folder, or 'last'."
+#: the columns of `rollout runs` when piped (tab-separated, no header, whole values)
+TSV_COLUMNS = ("run_id", "status", "kind", "done", "total", "ok", "failed", "items_per_s", "eta_s", "cost_usd", "started")
 
 
 def register(app: typer.Typer) -> None:
     app.command("runs")(runs_cmd)
     app.command("show")(show_cmd)
-    app.command("watch")(watch_cmd)
     app.command("stop")(stop_cmd)
     app.command("validate")(validate_cmd)
     app.command("version")(version_cmd)
 
 
+def run_record(s: RunSummary) -> dict[str, Any]:
+    """One run as ``runs --json`` prints it."""
+    return versioned({**s.__dict__, "progress": s.progress})
+
+
+def _iso(ts: float | None) -> str:
+    return _dt.datetime.fromtimestamp(ts).isoformat(timespec="seconds") if ts else ""
+
+
+def _tsv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    return str(value).replace("\t", " ").replace("\n", " ")
+
+
+def tsv_line(s: RunSummary) -> str:
+    c = s.counters
+    values = (s.run_id, s.status, s.kind, c.get("done", 0), c.get("total", 0), c.get("ok", 0), c.get("failed", 0),
+              s.rate.get("items_per_s"), s.eta_s, s.cost_usd, _iso(s.started))
+    return "\t".join(_tsv_value(v) for v in values)
+
+
 def runs_cmd(
     ctx: typer.Context,
-    as_json: bool = typer.Option(False, "--json", help="Print JSON (one object per run) instead of a table."),
+    as_json: bool = typer.Option(False, "--json", help="JSON Lines: one object per run (with schema_version)."),
     limit: int = typer.Option(30, "--limit", "-n", help="Show at most N runs (newest first); 0 = all."),
     kind: Optional[str] = typer.Option(None, "--kind", help="Only runs of this kind (process, serve, ...)."),
     active: bool = typer.Option(False, "--active", help="Only runs that are still going."),
 ) -> None:
-    """List the runs of the workspace, newest first."""
+    """List the runs of the workspace, newest first.
+
+    On a terminal: a table. Piped: one tab-separated line per run, whole ids, no header, columns
+    run_id status kind done total ok failed items_per_s eta_s cost_usd started (ISO time).
+    """
     cli: CliState = ctx.obj
     rows = []
     for s in iter_runs(cli.workspace):
@@ -49,14 +79,23 @@ def runs_cmd(
         if limit and len(rows) >= limit:
             break
     if as_json:
-        print_json([s.__dict__ | {"progress": s.progress} for s in rows])
+        print_jsonl_many(run_record(s) for s in rows)
         return
     if not rows:
         cli.echo_err(f"no runs in {cli.workspace / 'runs'}")
         return
+    out = cli.out
+    if not stdout_is_terminal():
+        write_bytes("".join(tsv_line(s) + "\n" for s in rows).encode())
+        return
+    from rich.table import Table
+
+    from console.render import STATUS_STYLE
+
     table = Table(box=None, header_style="bold")
-    for col in ("RUN", "STATUS", "PROGRESS", "OK", "FAILED", "RATE", "ETA", "COST", "STARTED"):
-        table.add_column(col, no_wrap=True)
+    table.add_column("RUN", no_wrap=True, min_width=max(len(s.run_id) for s in rows))  # ids are never cut
+    for col in ("STATUS", "PROGRESS", "OK", "FAILED", "RATE", "ETA", "COST", "STARTED"):
+        table.add_column(col, no_wrap=True, overflow="fold")
     for s in rows:
         c = s.counters
         table.add_row(
@@ -64,23 +103,26 @@ def runs_cmd(
             str(c.get("failed", 0)), fmt.rate(s.rate.get("items_per_s")), fmt.duration(s.eta_s),
             fmt.cost(s.cost_usd), fmt.timestamp(s.started),
         )
-    cli.out.print(table)
+    out.print(table)
 
 
 def show_cmd(
     ctx: typer.Context,
-    run_ref: str = typer.Argument(..., metavar="RUN", help="Run id, unique prefix, folder, or 'last'."),
-    as_json: bool = typer.Option(False, "--json", help="Print run.json, state.json and events as JSON."),
+    run_ref: str = typer.Argument(..., metavar="RUN", help=RUN_HELP, autocompletion=complete_run_id),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object: run.json, state.json, status, events."),
     events: int = typer.Option(10, "--events", "-e", help="How many recent events to show."),
 ) -> None:
     """Show one run: what it is, its figures, its last events."""
     cli: CliState = ctx.obj
     run = find_run(cli.workspace, run_ref)
     info, state, evs = run.read_run(), run.read_state(), run.read_events(last=events)
-    status = run.effective_status()
+    status = run.effective_status(state=state, run=info)
     if as_json:
-        print_json({"run": info, "state": state, "status": status, "events": evs, "path": str(run.path)})
+        print_json(versioned({"run_id": run.run_id, "run": info, "state": state, "status": status, "events": evs,
+                              "path": str(run.path)}))
         return
+    from console.render import STATUS_STYLE, state_view
+
     out = cli.out
     out.print(f"[bold]{run.run_id}[/]  kind={info.get('kind')}  status=[{STATUS_STYLE.get(status, '')}]{status}[/]")
     out.print(f"path     {run.path}", markup=False)
@@ -93,51 +135,9 @@ def show_cmd(
         out.print(state_view(run.run_id, {**state, "status": status}, evs))
 
 
-def watch_cmd(
-    ctx: typer.Context,
-    run_ref: str = typer.Argument("last", metavar="RUN", help="Run id, unique prefix, folder, or 'last'."),
-    plain: bool = typer.Option(False, "--plain", help="One plain line per interval, even on a terminal."),
-    interval: float = typer.Option(1.0, "--interval", "-i", min=0.1, help="Seconds between refreshes."),
-    once: bool = typer.Option(False, "--once", help="Print the current state once and exit."),
-) -> None:
-    """Follow a run live until it ends; exit with the run's outcome (0 done, 1 failed, 130 cancelled)."""
-    cli: CliState = ctx.obj
-    run = find_run(cli.workspace, run_ref)
-    err = cli.err
-    live_mode = err.is_terminal and not plain and not once
-
-    def snapshot() -> tuple[str, dict]:
-        status = run.effective_status()
-        return status, {**run.read_state(), "status": status}
-
-    if live_mode:
-        with Live(console=err, auto_refresh=False) as live:
-            while True:
-                status, state = snapshot()
-                live.update(state_view(run.run_id, state, run.read_events(last=5)), refresh=True)
-                if status not in ACTIVE_STATUSES:
-                    break
-                time.sleep(interval)
-    else:
-        last_event_ts = 0.0
-        while True:
-            status, state = snapshot()
-            for ev in run.read_events(last=20):
-                if ev.get("ts", 0) > last_event_ts and ev.get("type") in ("alert", "phase", "log", "finish", "status"):
-                    cli.echo_err(event_line(ev))
-            last_event_ts = max([last_event_ts] + [e.get("ts", 0) for e in run.read_events(last=1)])
-            cli.out.print(f"{run.run_id} {fmt.plain_state_line(state)}", markup=False, highlight=False)
-            if once or status not in ACTIVE_STATUSES:
-                break
-            time.sleep(interval)
-    status = run.effective_status()
-    if status not in ACTIVE_STATUSES:
-        raise typer.Exit(STATUS_EXIT.get(status, 0))
-
-
 def stop_cmd(
     ctx: typer.Context,
-    run_ref: str = typer.Argument(..., metavar="RUN", help="Run id, unique prefix, folder, or 'last'."),
+    run_ref: str = typer.Argument(..., metavar="RUN", help=RUN_HELP, autocompletion=complete_run_id),
     now: bool = typer.Option(False, "--now", help="Stop at once (a second SIGTERM) instead of gracefully."),
     wait: float = typer.Option(0.0, "--wait", help="Wait up to S seconds for the run to end."),
 ) -> None:
@@ -168,6 +168,8 @@ def validate_cmd(
     max_problems: int = typer.Option(50, "--max-problems", help="Stop after N problems (0 = all)."),
 ) -> None:
     """Check an OpenAI Batch request or response file; print each problem as file:line; exit 2 if any."""
+    from engine.batchio import validate_file
+
     cli: CliState = ctx.obj
     if kind not in (None, "request", "response"):
         raise InputError(f"--kind must be request or response, not {kind!r}")

@@ -9,9 +9,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -19,7 +18,11 @@ from console.jobrun import run_in_foreground
 from console.output import CliState
 from engine.errors import InputError
 from engine.runs import find_run
-from engine.server import ServerOptions, make_serve_job, stop_server_run
+
+if TYPE_CHECKING:
+    import click
+
+    from engine.server import ServerOptions
 
 EXTRA_KEY = "rollout.serve.extra_args"
 #: options that take several values after one flag (click options take one value per flag)
@@ -80,6 +83,8 @@ def _extra(ctx: typer.Context) -> list[str]:
 
 
 def _run(ctx: typer.Context, opts: ServerOptions, title: str, plain: bool) -> None:
+    from engine.server import make_serve_job  # the server engine loads when a server runs
+
     cli: CliState = ctx.obj
     # the live view shows the URL itself; plain output gets one "serving at URL" line
     notify = cli.echo_err if plain or not cli.err.is_terminal else None
@@ -113,6 +118,8 @@ def serve_cmd(
     """Launch an SGLang server (python -m sglang.launch_server ...) and watch it until stopped."""
     if ctx.invoked_subcommand is not None:
         return
+    from engine.server import ServerOptions
+
     cli: CliState = ctx.obj
     if not model_path and not attach:
         raise InputError("rollout serve needs --model-path PATH (or --attach URL to watch a running server)")
@@ -142,6 +149,7 @@ def router_cmd(
     plain: bool = typer.Option(False, "--plain", help="Plain progress lines even on a terminal."),
 ) -> None:
     """Launch sglang-router in front of several workers (python -m sglang_router.launch_router)."""
+    from engine.server import ServerOptions
     from engine.server.router import worker_urls as resolve_workers
 
     urls = resolve_workers(list(worker_urls), worker_file)
@@ -159,6 +167,8 @@ def stop_cmd(
     grace: float = typer.Option(30.0, "--grace", min=0.0, help="Seconds between SIGTERM and SIGKILL."),
 ) -> None:
     """Stop a serve run's server, even when its job or console was killed (uses the run's server.json)."""
+    from engine.server import stop_server_run
+
     cli: CliState = ctx.obj
     run = find_run(cli.workspace, run_ref)
     result = stop_server_run(run, grace_s=grace)

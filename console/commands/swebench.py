@@ -13,7 +13,7 @@ from typing import Any, List, Optional
 import typer
 
 from console.jobrun import run_in_foreground
-from console.output import CliState, print_json
+from console.output import CliState, print_json, versioned
 from engine.swebench.options import ReproOptions, SwebenchEvalOptions
 
 
@@ -77,7 +77,7 @@ def swebench_cmd(
     )
     figures = result.state.get("figures") or {}
     if json_out:
-        print_json({k: v for k, v in figures.items() if k != "errors_list"})
+        print_json(versioned({k: v for k, v in figures.items() if k != "errors_list"}))
     elif figures.get("monitor_line"):
         typer.echo(figures["monitor_line"])
     raise typer.Exit(result.exit_code)
@@ -119,7 +119,7 @@ def repro_cmd(
     )
     figures = result.state.get("figures") or {}
     if json_out:
-        print_json({k: v for k, v in figures.items() if k != "errors_list"})
+        print_json(versioned({k: v for k, v in figures.items() if k != "errors_list"}))
     raise typer.Exit(result.exit_code)
 
 

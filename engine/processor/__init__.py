@@ -9,12 +9,27 @@ Modules, one job each: :mod:`.options` (settings), :mod:`.transport` (HTTP clien
 :mod:`.endpoints` (``--endpoint NAME`` from the config; local-server checks),
 :mod:`.servermetrics` (the target server's /metrics into ``figures["server"]``),
 :mod:`.serve` (``process --serve``: launch a server, process against it, stop it).
+
+The names below load on first use (PEP 562): importing ``engine.processor.options`` for a
+command's help must not pull aiohttp in, since every ``rollout`` start pays for it.
 """
 
-from engine.processor.job import make_process_job, run_processing
-from engine.processor.options import ProcessOptions
-from engine.processor.plan import Plan, output_paths, prepare_run
-from engine.processor.serve import ServeSettings, make_serve_process_job
+from __future__ import annotations
 
-__all__ = ["Plan", "ProcessOptions", "ServeSettings", "make_process_job", "make_serve_process_job", "output_paths",
-           "prepare_run", "run_processing"]
+from typing import TYPE_CHECKING
+
+from engine.lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from engine.processor.job import make_process_job, run_processing
+    from engine.processor.options import ProcessOptions
+    from engine.processor.plan import Plan, output_paths, prepare_run
+    from engine.processor.serve import ServeSettings, make_serve_process_job
+
+_HOMES = {
+    "make_process_job": "job", "run_processing": "job", "ProcessOptions": "options", "Plan": "plan",
+    "output_paths": "plan", "prepare_run": "plan", "ServeSettings": "serve", "make_serve_process_job": "serve",
+}
+__all__ = sorted(_HOMES)
+
+__getattr__ = lazy_attributes(__name__, _HOMES)

@@ -428,6 +428,8 @@ async def run_processing(ctx: JobContext, options: ProcessOptions, plan: Plan | 
 
     transport = make_transport(opt.transport, opt.concurrency, headers)
     metrics_task: asyncio.Task[None] | None = None
+    gpu_task: asyncio.Task[None] | None = None
+    price_task: asyncio.Task[None] | None = None
     try:
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         if opt.restart:
@@ -443,16 +445,17 @@ async def run_processing(ctx: JobContext, options: ProcessOptions, plan: Plan | 
                 ctx.log(f"earlier failures moved to {moved}; they are re-sent now")
         _write_sidecar(ctx, opt, p)
 
-        meter = _make_meter(ctx, p.model, self_hosted=self_hosted, billed_from=billed_from, alt_model=alt_model)
+        meter, unpriced = _make_meter(ctx, p.model, self_hosted=self_hosted, billed_from=billed_from,
+                                      alt_model=alt_model)
+        if unpriced:
+            price_task = asyncio.create_task(_list_price(ctx, meter, unpriced))
         local = self_hosted or is_local_url(endpoint.base)
         figures: dict[str, Any] = dict(model=p.model, input_lines=p.total, resumed_done=p.already_done,
                                        price_known=meter.known, endpoint=endpoint.fixed or endpoint.base)
         if local:
             figures["local_server"] = True
-            if await asyncio.to_thread(gpus_present):
-                # a server on this box with GPUs: engine/alerts' gpu_idle rule watches them (its
-                # hook starts the monitor sampler itself once a job targets GPUs)
-                figures["targets_gpu"] = True
+            # probed beside the requests, not before them (NVML is slow to open)
+            gpu_task = asyncio.create_task(_mark_gpu_target(ctx))
         ctx.set_figures(**figures)
         api_key = headers.get("Authorization", "").removeprefix("Bearer ") or None
         poller = MetricsPoller(ctx, endpoint.base, api_key)
@@ -462,10 +465,15 @@ async def run_processing(ctx: JobContext, options: ProcessOptions, plan: Plan | 
         proc = _Processor(ctx, opt, endpoint, transport, done, meter, to_send, p.prompt_limit)
         del done, p  # the processor holds the done set; nothing else grows with the file
         await proc.run()
+        if price_task is not None and not price_task.done():
+            await price_task  # the final cost needs the price
+            proc.update_figures()
         await stop_task(metrics_task)
         await poller.final()  # the server's figures as the run ends
     finally:
         await stop_task(metrics_task)
+        await stop_task(gpu_task)
+        await stop_task(price_task)
         await transport.close()
         p_release()
 
@@ -483,21 +491,51 @@ async def run_processing(ctx: JobContext, options: ProcessOptions, plan: Plan | 
     return JobOutcome(message=summary)
 
 
+async def _mark_gpu_target(ctx: JobContext) -> None:
+    """A server on this box with GPUs: engine/alerts' gpu_idle rule watches them (its hook
+    starts the monitor sampler itself once a job targets GPUs)."""
+    if await asyncio.to_thread(gpus_present):
+        ctx.set_figures(targets_gpu=True)
+
+
 def _make_meter(ctx: JobContext, model: str | None, *, self_hosted: bool, billed_from: float | None,
-                alt_model: str | None = None) -> CostMeter:
-    """The run's cost meter; warns once (one line) when the model has no price."""
+                alt_model: str | None = None) -> tuple[CostMeter, list[str | None]]:
+    """The run's cost meter, priced from the config, and the models whose list price (genai-prices)
+    is still to be looked up: its bundled data takes long to load, so :func:`_list_price` does it
+    beside the first requests (the cost is computed from the token totals, so nothing is lost)."""
     prices = ctx.config.prices if ctx.config is not None else {}
-    meter = CostMeter.for_model(model, prices, use_defaults=not self_hosted)
+    meter = CostMeter.for_model(model, prices, use_defaults=False)
     if not meter.known and alt_model and alt_model != model:
-        other = CostMeter.for_model(alt_model, prices, use_defaults=not self_hosted)
+        other = CostMeter.for_model(alt_model, prices, use_defaults=False)
         if other.known:
             meter = other
     if billed_from is not None:
         meter.started = billed_from
+    pending = [model] if not meter.known and not self_hosted else []
+    if not pending:
+        _price_found(ctx, meter)
+    return meter, pending
+
+
+async def _list_price(ctx: JobContext, meter: CostMeter, models: list[str | None]) -> None:
+    for model in models:
+        try:
+            found = await asyncio.to_thread(CostMeter.for_model, model, ctx.config.prices if ctx.config else {})
+        except Exception as exc:  # the price list is a nicety: a broken one must not stop the run
+            ctx.warn(f"price list lookup failed for {model!r}: {exc}")
+            continue
+        if found.known:
+            meter.price, meter.source, meter.warning = found.price, found.source, None
+            break
+        meter.warning, meter.source = meter.warning or found.warning, found.source
+    _price_found(ctx, meter)
+
+
+def _price_found(ctx: JobContext, meter: CostMeter) -> None:
+    """Warn once (one line) when the model has no price; say where the price came from."""
     if meter.warning:
         ctx.warn(meter.warning)
-    ctx.set_figures(price_source=meter.source)
-    return meter
+    ctx.set_figures(price_source=meter.source, price_known=meter.known)
 
 
 def _check_sidecar(ctx: JobContext, opt: ProcessOptions, fingerprint: dict[str, Any]) -> None:

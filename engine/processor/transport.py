@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Literal, Mapping, Protocol
+from typing import TYPE_CHECKING, Literal, Mapping, Protocol
 
 import aiohttp
-import httpx
+
+if TYPE_CHECKING:  # httpx loads only for the httpx transports: `rollout process` starts faster
+    import httpx
 
 #: idle connections are dropped before the server's 5 s keep-alive closes them under us
 KEEPALIVE_S = 4.0
@@ -69,6 +71,8 @@ def classify_aiohttp(exc: BaseException) -> TransportError | None:
 
 def classify_httpx(exc: BaseException) -> TransportError | None:
     """Map an httpx exception (possibly wrapping aiohttp's) to a TransportError."""
+    import httpx
+
     cause = exc.__cause__
     if cause is not None:
         mapped = classify_aiohttp(cause)
@@ -116,6 +120,8 @@ class AiohttpTransport:
 
 class HttpxTransport:
     def __init__(self, concurrency: int, headers: Mapping[str, str], *, over_aiohttp: bool) -> None:
+        import httpx
+
         limits = httpx.Limits(max_connections=concurrency + 8, max_keepalive_connections=concurrency + 8,
                               keepalive_expiry=KEEPALIVE_S)
         transport: httpx.AsyncBaseTransport | None = None
@@ -129,6 +135,8 @@ class HttpxTransport:
                                         timeout=httpx.Timeout(None, pool=None))
 
     async def request(self, method: str, url: str, data: bytes | None, timeout: float) -> Reply:
+        import httpx  # already loaded by __init__: a dictionary lookup
+
         t = httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_S), pool=None)
         try:
             resp = await self.client.request(method, url, content=data, timeout=t)

@@ -128,7 +128,7 @@ def test_evaluation_metrics_resume_and_curve(tree: Path, tmp_path: Path, rollout
 
     curve = subprocess.run([*rollout_cmd, "eval", "curve", "--output-dir", str(out), "--json"],
                            capture_output=True, text=True, env=child_env, timeout=60)
-    assert curve.returncode == 0 and [p["step"] for p in json.loads(curve.stdout)] == [98, 100, 500]
+    assert curve.returncode == 0 and [json.loads(p)["step"] for p in curve.stdout.splitlines()] == [98, 100, 500]
 
 
 def test_bad_inputs_are_one_line_errors(tmp_path: Path, rollout_cmd: list[str], child_env: dict) -> None:

@@ -61,7 +61,7 @@ def test_runs_json_and_show(workspace: Path) -> None:
     run.write_state({"status": "done", "counters": {"total": 4, "done": 4, "ok": 4}, "cost_usd": 1.5})
     result = invoke("runs", "--json")
     assert result.exit_code == 0
-    data = json.loads(result.stdout)
+    data = [json.loads(line) for line in result.stdout.splitlines()]  # JSON Lines, one object per run
     assert data[0]["run_id"] == run.run_id and data[0]["status"] == "done" and data[0]["progress"] == 1.0
     shown = invoke("show", run.run_id[:10], "--json")
     assert shown.exit_code == 0 and json.loads(shown.stdout)["state"]["cost_usd"] == 1.5
