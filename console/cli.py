@@ -16,13 +16,11 @@ import functools
 import sys
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any, NoReturn, Optional
+from typing import Any, NoReturn, Optional
 
+import click  # already loaded by typer; the usage-error classes below need it
 import typer
 from typer.core import TyperGroup
-
-if TYPE_CHECKING:
-    import click  # (typer >= 0.20 vendors its own click: the name is for annotations only)
 
 from console.output import CliState, make_console
 from engine.errors import ExitCode, RolloutError
@@ -123,6 +121,12 @@ class RolloutGroup(TyperGroup):
         except RolloutError as exc:
             _error_line(ctx, str(exc))
             raise typer.Exit(exc.exit_code) from None
+        except BrokenPipeError:  # before OSError, its base class
+            # the reader of stdout went away (`rollout runs | head -1`): end quietly, as `ls` would
+            from console.launcher import EXIT_PIPE_CLOSED, quiet_broken_pipe
+
+            quiet_broken_pipe()
+            raise typer.Exit(EXIT_PIPE_CLOSED) from None
         except OSError as exc:  # a path that cannot be used, a full disk: one line (engine/oserrors)
             from engine.oserrors import explain
 
@@ -133,12 +137,6 @@ class RolloutGroup(TyperGroup):
             raise typer.Exit(err.exit_code) from None
         except KeyboardInterrupt:
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
-        except BrokenPipeError:
-            # the reader of stdout went away (`rollout runs | head -1`): end quietly, as `ls` would
-            from console.launcher import EXIT_PIPE_CLOSED, quiet_broken_pipe
-
-            quiet_broken_pipe()
-            raise typer.Exit(EXIT_PIPE_CLOSED) from None
 
 
 #: the exit codes of DESIGN.md, shown under ``rollout --help`` (\b keeps click from re-flowing it)

@@ -41,7 +41,8 @@ def state(workspace: Path, run_id: str) -> dict[str, Any]:
 def runs_json(rollout_cmd, child_env) -> dict[str, dict[str, Any]]:
     proc = rollout(rollout_cmd, child_env, "runs", "--json")
     assert proc.returncode == 0, proc.stderr
-    return {r["run_id"]: r for r in json.loads(proc.stdout)}
+    # `runs --json` is JSON Lines: one object per run
+    return {r["run_id"]: r for r in map(json.loads, proc.stdout.splitlines()) if r}
 
 
 def test_submit_detach_then_fetch_exactly_once_with_cost(tmp_path, workspace, rollout_cmd, child_env, fake_batch_api):
