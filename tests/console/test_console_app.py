@@ -70,14 +70,10 @@ def hand_made_run(workspace: Path, *, status: str, done: int, total: int, ok: in
     return run
 
 
-@pytest.fixture
-def demo_job(child_env: dict[str, str], rollout_cmd: list[str], workspace: Path, tmp_path: Path):
-    """A real `rollout demo` job process writing into the workspace; killed at the end."""
+def _demo_process(rollout_cmd: list[str], child_env: dict[str, str], tmp_path: Path, *args: str):
     log = open(tmp_path / "demo.log", "wb")
-    proc = subprocess.Popen(
-        rollout_cmd + ["demo", "--items", "400", "--delay", "0.05", "--plain"],
-        env=child_env, stdout=log, stderr=subprocess.STDOUT,
-    )
+    proc = subprocess.Popen(rollout_cmd + ["demo", *args, "--plain"], env=child_env, stdout=log,
+                            stderr=subprocess.STDOUT)
     try:
         yield proc
     finally:
@@ -85,6 +81,19 @@ def demo_job(child_env: dict[str, str], rollout_cmd: list[str], workspace: Path,
             proc.kill()
         proc.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture
+def demo_job(child_env: dict[str, str], rollout_cmd: list[str], workspace: Path, tmp_path: Path):
+    """A real `rollout demo` job process writing into the workspace; killed at the end."""
+    yield from _demo_process(rollout_cmd, child_env, tmp_path, "--items", "400", "--delay", "0.05")
+
+
+@pytest.fixture
+def long_demo_job(child_env: dict[str, str], rollout_cmd: list[str], workspace: Path, tmp_path: Path):
+    """A real demo job that runs for minutes: a test that stops it must not race its natural end."""
+    yield from _demo_process(rollout_cmd, child_env, tmp_path, "--items", "3000", "--delay", "0.05",
+                             "--concurrency", "1")
 
 
 async def test_lists_a_real_job_and_follows_its_state(demo_job, workspace: Path, tmp_path: Path) -> None:
@@ -217,7 +226,7 @@ def cell_or_none(app: RolloutApp, run_id: str, column: str) -> str | None:
     return cell(app, run_id, column) if run_id in table.run_ids else None
 
 
-async def test_stop_asks_first_then_sends_sigterm(demo_job, workspace: Path, tmp_path: Path) -> None:
+async def test_stop_asks_first_then_sends_sigterm(long_demo_job, workspace: Path, tmp_path: Path) -> None:
     run = wait_for_run(workspace)
     app = make_app(workspace, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
@@ -226,11 +235,11 @@ async def test_stop_asks_first_then_sends_sigterm(demo_job, workspace: Path, tmp
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
         await pilot.press("n")
         assert isinstance(app.screen, RunsScreen)
-        assert demo_job.poll() is None  # "no" changed nothing
+        assert long_demo_job.poll() is None  # "no" changed nothing
         await pilot.press("s")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
         await pilot.press("y")
-        assert demo_job.wait(timeout=30) == 130  # SIGTERM: graceful stop, exit 130
+        assert long_demo_job.wait(timeout=30) == 130  # SIGTERM: graceful stop, exit 130
         await wait_until(pilot, lambda: cell(app, run.run_id, "status") == "cancelled", what="cancelled")
 
 
