@@ -374,14 +374,19 @@ def run_job(
     hooks: Iterable[StateHook] = (),
     state_interval: float = 0.5,
     install_signals: bool = True,
+    extra: dict[str, Any] | None = None,
 ) -> JobResult:
     """Run ``job`` to completion inside a new run directory and return how it ended.
+
+    ``extra`` is added to run.json (``job`` and ``command``: the job's name and equivalent
+    ``rollout ...`` command, which the console reruns).
 
     Raises :class:`RolloutError` (after the run directory is finalised) when the job raised one,
     so the caller prints its one line and exits with its code. Any other exception is recorded
     with its traceback in ``error.log`` in the run directory and re-raised as a RolloutError.
     """
-    run = create_run(workspace, kind, argv if argv is not None else sys.argv, inputs=inputs, outputs=outputs, title=title)
+    run = create_run(workspace, kind, argv if argv is not None else sys.argv, inputs=inputs, outputs=outputs, title=title,
+                     extra=extra)
     if on_start is not None:
         on_start(run)
     return asyncio.run(
