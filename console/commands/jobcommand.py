@@ -261,4 +261,5 @@ def job_record(cli: CliState, model: JobOptions) -> dict[str, Any]:
     """What run.json keeps about the job so the console can show, rerun and retry it."""
     from engine.runs import redact_argv
 
-    return {"job": model.job_name, "command": redact_argv(model.argv()), "config_file": cli.config.source_file}
+    return {"job": model.job_name, "command": redact_argv(model.argv()), "options": model.given_values(),
+            "config_file": cli.config.source_file}

@@ -280,7 +280,7 @@ class JobOptions(BaseModel):
         for o in self.options():
             if o.name not in given and not o.required:
                 continue
-            value = getattr(self, o.name)
+            value = getattr(self, o.name, None)  # a draft (model_construct) may lack required fields
             if o.passthrough:
                 tail = [str(v) for v in value or []]
                 continue
