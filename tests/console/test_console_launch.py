@@ -121,9 +121,9 @@ async def test_inline_errors_while_typing_and_the_live_command(workspace: Path, 
         assert "file not found: check --input" in errors["input"]
         assert "less than or equal to 1" in errors["mem_fraction_static"]
         await pilot.press("ctrl+r")  # a launch attempt shows every problem, the required ones too
-        await pilot.pause(0.3)
-        errors = {r.meta.name for r in screen.query(FieldRow) if r.has_class("-invalid")}
-        assert {"input", "output", "mem_fraction_static"} <= errors
+        await wait_until(pilot, lambda: {"input", "output", "mem_fraction_static"}
+                         <= {r.meta.name for r in screen.query(FieldRow) if r.has_class("-invalid")},
+                         what="every problem shown")
         assert isinstance(app.screen, LaunchScreen) and not list_runs(workspace)
 
 
