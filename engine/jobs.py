@@ -445,9 +445,18 @@ async def _run_async(
         ticker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await ticker
+    try:
+        return _finalize(run, ctx, runner, kind, outcome, error, status)
+    finally:
+        # only now: a "stop now" signal landing while the run is being finalized is a no-op
+        # instead of the default action (killed mid-write, run.json never marked finished)
         for sig in installed:
             loop.remove_signal_handler(sig)
 
+
+def _finalize(run: RunDir, ctx: JobContext, runner: "_Runner", kind: str, outcome: JobOutcome | None,
+              error: BaseException | None, status: str) -> JobResult:
+    """The run's end: exit code, final state and events, run.json marked finished."""
     outcome = outcome or JobOutcome()
     if outcome.figures:
         ctx.figures.update(outcome.figures)
