@@ -49,6 +49,8 @@ class LaunchScreen(Screen[str | None]):
         Binding("ctrl+r", "launch", "Launch", id="launch.launch"),
         Binding("ctrl+y", "copy_command", "Copy command", id="launch.copy"),
         Binding("ctrl+t", "checks", "Check", id="launch.checks"),
+        Binding("tab", "next_field", "Next field", show=False, priority=True, id="launch.next"),
+        Binding("shift+tab", "previous_field", "Previous field", show=False, priority=True, id="launch.previous"),
     ]
 
     DEFAULT_CSS = """
@@ -187,6 +189,12 @@ class LaunchScreen(Screen[str | None]):
             await self.show_picker()
         else:
             self.dismiss(None)
+
+    def action_next_field(self) -> None:
+        self.focus_next()
+
+    def action_previous_field(self) -> None:
+        self.focus_previous()
 
     def action_copy_command(self) -> None:
         text = self.query_one("#launch-command", Static).render()

@@ -33,7 +33,10 @@ class PathSuggester(Suggester):
         self.dirs_only = dirs_only
 
     async def get_suggestion(self, value: str) -> str | None:
-        return complete_path(value, self.dirs_only)
+        import asyncio
+
+        # a big folder (or a slow network mount) must not stall the keys typed meanwhile
+        return await asyncio.to_thread(complete_path, value, self.dirs_only)
 
 
 def complete_path(value: str, dirs_only: bool = False) -> str | None:
