@@ -257,9 +257,9 @@ async def test_stop_now_from_the_run_view(workspace: Path, rollout_cmd: list[str
 
 async def test_rerun_resumes_a_stopped_process_run(workspace: Path, tmp_path: Path, fake_openai,
                                                    rollout_cmd: list[str], child_env: dict) -> None:
-    server = fake_openai(delay=0.25)  # 80 requests, 2 at a time: 10 s, long enough to stop it midway
+    server = fake_openai(delay=0.25)  # 120 requests, 2 at a time: 15 s, long enough to stop it midway
     inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    ids = write_requests(inp, 80)
+    ids = write_requests(inp, 120)
     proc = start_cli(rollout_cmd, child_env, "process", "--input", str(inp), "--output", str(out), "--url", server.url,
                      "--concurrency", "2")
     first = wait_run(workspace)
@@ -274,7 +274,7 @@ async def test_rerun_resumes_a_stopped_process_run(workspace: Path, tmp_path: Pa
         await pilot.press("y")
         assert proc.wait(timeout=30) == 130
         done_first = state_of(first)["counters"]["ok"]
-        assert 0 < done_first < 80
+        assert 0 < done_first < 120
         await pilot.press("r")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the rerun confirmation")
         await pilot.press("y")
@@ -283,7 +283,7 @@ async def test_rerun_resumes_a_stopped_process_run(workspace: Path, tmp_path: Pa
         second = RunDir(workspace / "runs" / app.screen.run_id)
     assert wait_status(second, ("done", "failed", "cancelled")) == "done"
     counters = state_of(second)["counters"]
-    assert counters["skipped"] == done_first and counters["ok"] == 80 - done_first
+    assert counters["skipped"] == done_first and counters["ok"] == 120 - done_first
     check_exactly_once(ids, out, out.with_name(out.name + ".errors.jsonl"))
     assert view is not None
 
