@@ -56,7 +56,16 @@ class JobActions:
 
     def _after_launch(self, run_id: str | None) -> None:
         if run_id:
+            self.show_runs()
             self.select_run(run_id)
+
+    def show_runs(self) -> None:
+        """Back to the runs list (a launch from a run view shows the new run in the list)."""
+        from console.screens.runs import RunsScreen
+
+        app: Any = self
+        while len(app.screen_stack) > 1 and not isinstance(app.screen, RunsScreen):
+            app.pop_screen()
 
     def keep_launched(self, launched: Launched) -> None:
         """Remember a started job process; a timer reaps it when it ends."""

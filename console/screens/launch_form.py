@@ -95,7 +95,8 @@ class FieldRow(Vertical):
         self.editor = editor
 
     def compose(self) -> ComposeResult:
-        label = self.meta.flag + (" *" if self.meta.required else "")
+        flag = self.meta.on_off()[0][0] if self.meta.is_bool else self.meta.flag
+        label = flag + (" *" if self.meta.required else "")
         with Horizontal():
             yield Label(label, classes="field-label")
             yield self.editor

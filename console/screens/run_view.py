@@ -175,8 +175,9 @@ class RunViewScreen(Screen[None]):
                      f"{c.get('skipped', 0)} skipped")
             rate = state.get("rate") or {}
             tokens = state.get("tokens") or {}
-            extras = [f"rate {rate.get('items_per_s') or 0:.3g}/s" if rate else "",
-                      f"tokens {tokens.get('prompt', 0)}+{tokens.get('completion', 0)}" if tokens else "",
+            extras = [f"rate {rate['items_per_s']:.3g}/s" if rate.get("items_per_s") else "",
+                      f"tokens {tokens.get('prompt', 0)}+{tokens.get('completion', 0)}"
+                      if tokens.get("prompt") or tokens.get("completion") else "",
                       f"cost ${state['cost_usd']:.4f}" if isinstance(state.get("cost_usd"), (int, float)) else "",
                       f"ETA {fmt.duration(state['eta_s'])}" if state.get("eta_s") else ""]
             head.append(line2)

@@ -61,7 +61,7 @@ class _Launcher(JobOptions):
         except (OSError, subprocess.TimeoutExpired) as exc:
             return WorldCheck("engine", False, f"{python}: cannot run it ({exc}): check --python", "python")
         if res.returncode != 0:
-            pkg = top.replace("_", "-")
+            pkg = {"sglang": "'sglang[all]'"}.get(top, top.replace("_", "-"))
             return WorldCheck("engine", False, f"{top} is not installed in {python}: pip install {pkg} there, "
                               "or point --python at a Python that has it", "python")
         return WorldCheck("engine", True, f"{top} found in {python}", "python")
