@@ -266,6 +266,10 @@ async def test_rerun_resumes_a_stopped_process_run(workspace: Path, tmp_path: Pa
     deadline = time.monotonic() + 30
     while (state_of(first).get("counters") or {}).get("ok", 0) < 6 and time.monotonic() < deadline:
         time.sleep(0.05)
+    # the processor publishes its oldest requests in flight (the run view's stragglers)
+    stragglers = state_of(first)["figures"]["stragglers"]
+    assert 1 <= len(stragglers) <= 2 and set(stragglers[0]) == {"id", "age_s", "attempts"}
+    assert stragglers[0]["id"] in ids and stragglers[0]["attempts"] == 1
     app = make_app(workspace)
     async with app.run_test(size=SIZE) as pilot:
         view = await open_run_view(app, pilot, first.run_id)
@@ -342,3 +346,52 @@ async def test_logs_follow_events_as_sentences(workspace: Path, rollout_cmd: lis
         await wait_until(pilot, lambda: len(log.lines) == n + 1, what="the new event")
         assert log.lines[-1].endswith("warning: disk nearly full")
         assert screen.followers["events"].offset == run.events_jsonl.stat().st_size  # read by offset
+
+
+async def test_every_job_is_in_the_command_palette(workspace: Path) -> None:
+    from console.screens.launch import LaunchCommands
+
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        names = [name for name, _help, _cb in LaunchCommands(app.screen)._entries()]
+        assert [n for n in names if n.startswith("Launch ")] == [f"Launch {s.name}" for s in jobs()]
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        for ch in "Launch demo":
+            await pilot.press("space" if ch == " " else ch)
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen) and app.screen.spec is not None,
+                         what="the demo form")
+        assert app.screen.spec.name == "demo"
+
+
+def test_retry_of_a_stage_run_takes_its_failed_instances(workspace: Path, tmp_path: Path, shared_data: Path,
+                                                         rollout_cmd: list[str], child_env: dict) -> None:
+    import shutil
+    import subprocess
+
+    from console.cli import app as cli_app
+    from console.commands.jobcommand import parse_job_argv
+    from engine.retry import retry_plan
+
+    fixtures = shared_data / "swe-lite-fixtures"
+    structures = tmp_path / "structures"
+    structures.mkdir()
+    kept = sorted(p for p in (fixtures / "structures").glob("*.json"))[:5]
+    for p in kept:
+        shutil.copy(p, structures / p.name)
+    res = subprocess.run([*rollout_cmd, "agentless", "gen-step1", "--dataset", str(fixtures / "instances.jsonl"),
+                          "--repostructure_dir", str(structures), "--output_file", str(tmp_path / "req.jsonl"),
+                          "--model_name", "m", "--num_workers", "1", "--plain"],
+                         env=child_env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1, res.stderr  # the instances without a structure failed
+    run = list_runs(workspace)[0]
+    plan = retry_plan(run)
+    missing = sorted(json.loads(x)["instance_id"] for x in (fixtures / "instances.jsonl").read_text().splitlines()
+                     if not (structures / f"{json.loads(x)['instance_id']}.json").exists())
+    assert plan.count == len(missing) and len(missing) == 4
+    ids_file = Path(plan.argv[plan.argv.index("--instances_file") + 1])
+    assert sorted(ids_file.read_text().split()) == missing
+    model = parse_job_argv(cli_app, plan.argv)
+    assert model.instances_file == str(ids_file) and model.output_file == str(tmp_path / "req.jsonl")
