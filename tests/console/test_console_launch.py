@@ -395,3 +395,22 @@ def test_retry_of_a_stage_run_takes_its_failed_instances(workspace: Path, tmp_pa
     assert sorted(ids_file.read_text().split()) == missing
     model = parse_job_argv(cli_app, plan.argv)
     assert model.instances_file == str(ids_file) and model.output_file == str(tmp_path / "req.jsonl")
+
+
+async def test_a_recent_launch_reopens_pre_filled(workspace: Path) -> None:
+    from engine.recent import RecentLaunch, add_recent
+
+    add_recent(workspace, RecentLaunch(job="demo", given={"items": 7, "delay": 0.5}, command=["rollout", "demo"]))
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("n")
+        await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen), what="the launch screen")
+        picker = app.screen.query_one("#job-picker")
+        picker.highlighted = [o.id for o in picker.options].index("recent:0")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.screen.spec is not None, what="the form")
+        screen = app.screen
+        assert screen.query_one("#field-items", Input).value == "7"
+        assert screen.query_one("#field-delay", Input).value == "0.5"
+        await fill(pilot, screen, concurrency="3")
+        assert str(screen.query_one("#launch-command").render()) == "$ rollout demo --items 7 --delay 0.5 --concurrency 3"
