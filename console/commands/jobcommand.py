@@ -196,9 +196,15 @@ def model_from_values(ctx: Any, models: Sequence[type[JobOptions]], values: dict
     extra = list(ctx.meta.get(EXTRA_KEY) or [])
     owner = next((m for m in models if any(o.passthrough for o in m.options())), None)
     if strays:
-        tag = next((t for t, m in _tags(models) if any(f in [o.flag for o in m.options()] for f in strays)), None)
-        raise InputError(f"{' and '.join(dict.fromkeys(strays))} go with {tag}: add {tag}" if tag else
-                         f"{', '.join(strays)}: not an option of this command")
+        found = next(((t, m) for t, m in _tags(models) if any(f in [o.flag for o in m.options()] for f in strays)),
+                     None)
+        flags = list(dict.fromkeys(strays))
+        verb = "goes" if len(flags) == 1 else "go"
+        if found is None:
+            raise InputError(f"{', '.join(flags)}: not an option of this command")
+        tag, model = found
+        raise InputError(f"{' and '.join(flags)} {verb} with {tag}: add {tag} to {model.title[0].lower()}"
+                         f"{model.title[1:]}")
     if extra:
         field = next((o.name for o in chosen.options() if o.passthrough), None)
         if field is None:

@@ -147,7 +147,8 @@ def test_cli_errors_are_one_line(tmp_path: Path, rollout_cmd: list[str], child_e
                           "--model-path", "m"], capture_output=True, text=True, env=child_env, timeout=60)
     assert res.returncode == 2
     errs = [ln for ln in res.stderr.splitlines() if ln.strip()]
-    assert errs == ["rollout: error: --model-path go with --serve: add --serve"], res.stderr
+    assert errs == ["rollout: error: --model-path goes with --serve: add --serve to launch a server, process a "
+                    "request file against it, stop it"], res.stderr
     res = subprocess.run([*rollout_cmd, "demo", "--items", "-3"], capture_output=True, text=True, env=child_env,
                          timeout=60)
     assert res.returncode == 2 and res.stderr.strip() == \
