@@ -223,15 +223,18 @@ class JobOptions(BaseModel):
                 name=name, flags=flags, help=info.description or "",
                 default=None if info.is_required() else info.get_default(call_default_factory=True),
                 required=info.is_required(), annotation=info.annotation, path=extra.get("path"),
-                exists=bool(extra.get("exists")), what=extra.get("what"), missing=extra.get("missing"), nargs_plus=bool(extra.get("nargs_plus")),
-                passthrough=bool(extra.get("passthrough")), form=bool(extra.get("form", True)),
+                exists=bool(extra.get("exists")), what=extra.get("what"), missing=extra.get("missing"),
+                nargs_plus=bool(extra.get("nargs_plus")), passthrough=bool(extra.get("passthrough")), form=bool(extra.get("form", True)),
                 hidden=bool(extra.get("hidden")), panel=extra.get("panel"), placeholder=extra.get("placeholder"),
             ))
         return tuple(out)
 
     @classmethod
     def option(cls, name: str) -> OptionMeta:
-        return next(o for o in cls.options() if o.name == name)
+        meta = cls._meta(name)
+        if meta is None:
+            raise KeyError(f"{cls.__name__} has no option {name!r}")
+        return meta
 
     @classmethod
     def field_for_flag(cls, flag: str) -> str | None:
