@@ -72,7 +72,7 @@ def field_id(name: str) -> str:
 
 def form_fields(model: type[JobOptions]) -> list[OptionMeta]:
     """The fields a launch form shows for ``model`` (CLI-only switches such as --json are left out)."""
-    return [o for o in model.options() if o.form and not o.hidden]
+    return [o for o in model.options() if o.form and not o.hidden and o.name not in model.form_hidden]
 
 
 class FieldRow(Vertical):
@@ -95,7 +95,8 @@ class FieldRow(Vertical):
         self.editor = editor
 
     def compose(self) -> ComposeResult:
-        flag = self.meta.on_off()[0][0] if self.meta.is_bool else self.meta.flag
+        flag = ("-- (server args)" if self.meta.passthrough else
+                self.meta.on_off()[0][0] if self.meta.is_bool else self.meta.flag)
         label = flag + (" *" if self.meta.required else "")
         with Horizontal():
             yield Label(label, classes="field-label")

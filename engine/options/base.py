@@ -200,6 +200,8 @@ class JobOptions(BaseModel):
     kind: ClassVar[str] = ""
     #: fields shown (and written) first, before the others in declaration order
     field_order: ClassVar[tuple[str, ...]] = ()
+    #: inherited fields this job's launch form leaves out (they do not apply to it)
+    form_hidden: ClassVar[tuple[str, ...]] = ()
 
     _given: frozenset[str] | None = PrivateAttr(default=None)
 

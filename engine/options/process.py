@@ -116,6 +116,8 @@ class ServeProcessJob(ServerFields, ProcessJob):
     tag_args: ClassVar[tuple[str, ...]] = ("--serve",)
     kind: ClassVar[str] = "process"
     field_order: ClassVar[tuple[str, ...]] = ("input", "output", "model_path", "tp_size", "dp_size", "port")
+    #: the launched server is the endpoint, and it is checked by its own start-up
+    form_hidden: ClassVar[tuple[str, ...]] = ("url", "endpoint", "no_preflight")
 
     keep_server: bool = option(False, "--keep-server", help="Leave the server running after the file is done.")
 
