@@ -114,8 +114,8 @@ async def test_inline_errors_while_typing_and_the_live_command(workspace: Path, 
         assert app.clipboard == "rollout demo --items 12 --delay 0.01"
 
         await screen.show_form(next(s for s in jobs() if s.name == "serve-process"))
-        await fill(pilot, screen, input=str(tmp_path / "missing.jsonl"), url="http://127.0.0.1:1",
-                   mem_fraction_static="1.5")
+        assert not screen.query("#field-url")  # --serve has its own server: no --url in its form
+        await fill(pilot, screen, input=str(tmp_path / "missing.jsonl"), mem_fraction_static="1.5")
         errors = {r.meta.name: str(r.query_one(".field-error").render()) for r in screen.query(FieldRow)
                   if r.has_class("-invalid")}
         assert "file not found: check --input" in errors["input"]
