@@ -58,6 +58,14 @@ class ProcessJob(JobOptions):
     transport: Transport = option("aiohttp", "--transport", help="HTTP client: aiohttp, httpx-aiohttp, httpx.")
     max_wait_endpoint: float = option(1800.0, "--max-wait-endpoint", ge=0.0,
                                       help="Seconds to wait for a lost endpoint before stopping (exit 3).")
+    via: Literal["online", "batch"] = option("online", "--via", panel="Via batch",
+                                             help="online (each request sent now) or batch (a hosted Batch API: submit, "
+                                             "wait, fetch; half the price). See 'rollout batch --help'.")
+    split_lines: int = option(50_000, "--split-lines", ge=1, panel="Via batch",
+                              help="--via batch: at most N requests per part.")
+    split_bytes: str = option("200MB", "--split-bytes", panel="Via batch", help="--via batch: at most this size per part.")
+    poll_interval: float = option(5.0, "--poll-interval", ge=0.01, panel="Via batch",
+                                  help="--via batch: first poll pause (s).")
 
     @classmethod
     def config_defaults(cls, config: Any, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -106,6 +114,8 @@ class ProcessJob(JobOptions):
                          inputs={"input": plan.fingerprint}, outputs=output_paths(options))
 
     def world_checks(self, config: Any) -> list[WorldCheck]:
+        if self.via == "batch":
+            return []  # the submit step checks the hosted API itself
         return [models_check(self.url or DEFAULT_URL, self.api_key_env, self.api_key_file)]
 
 
@@ -117,7 +127,8 @@ class ServeProcessJob(ServerFields, ProcessJob):
     kind: ClassVar[str] = "process"
     field_order: ClassVar[tuple[str, ...]] = ("input", "output", "model_path", "tp_size", "dp_size", "port")
     #: the launched server is the endpoint, and it is checked by its own start-up
-    form_hidden: ClassVar[tuple[str, ...]] = ("url", "endpoint", "no_preflight")
+    form_hidden: ClassVar[tuple[str, ...]] = ("url", "endpoint", "no_preflight", "via", "split_lines", "split_bytes",
+                                              "poll_interval")
 
     keep_server: bool = option(False, "--keep-server", help="Leave the server running after the file is done.")
 
@@ -127,6 +138,8 @@ class ServeProcessJob(ServerFields, ProcessJob):
 
     @model_validator(mode="after")
     def _serve_rules(self) -> "ServeProcessJob":
+        if self.via == "batch":
+            raise ValueError("--via batch sends the file to a hosted Batch API: drop --serve (or --via batch)")
         if self.url or self.endpoint:
             raise ValueError("--serve launches its own server: drop --url/--endpoint (or drop --serve to use them)")
         if not self.model_path:

@@ -16,7 +16,7 @@ from engine.options.base import OptionError, OptionMeta
 from engine.options.registry import job_spec, jobs, spec_for_argv
 
 #: fields a job's rules forbid together with the others (process --serve has no --url/--endpoint)
-LEAVE_OUT = {"serve-process": {"url", "endpoint"}}
+LEAVE_OUT = {"serve-process": {"url", "endpoint", "via"}}
 
 
 def sample_value(o: OptionMeta, tmp: Path) -> Any:
