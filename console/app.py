@@ -14,6 +14,8 @@ from textual.app import App
 from textual.binding import Binding
 
 from console.output import CliState
+from console.screens.job_actions import JOB_BINDINGS, JobActions
+from console.screens.launch import LaunchCommands
 from console.screens.runs import RunsScreen
 from console.screens.workspace_poll import WorkspacePoller
 from console.themes import BASE_TCSS, DEFAULT_THEME, load_themes, theme_from_toml
@@ -25,7 +27,7 @@ from engine.monitor.sampler import DEFAULT_IDLE_EXIT_S
 TERMINAL_CHECK_S = 2.0
 
 
-class RolloutApp(App[None]):
+class RolloutApp(JobActions, App[None]):
     """Header, live runs list, detail pane, footer; themes from themes/*.toml and the user's."""
 
     TITLE = "rollout"
@@ -34,7 +36,9 @@ class RolloutApp(App[None]):
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "help", "Help"),
         Binding("t", "next_theme", "Theme", show=False),
+        *JOB_BINDINGS,
     ]
+    COMMANDS = App.COMMANDS | {LaunchCommands}
 
     def __init__(
         self,
@@ -79,7 +83,9 @@ class RolloutApp(App[None]):
     @classmethod
     def from_cli(cls, cli: CliState) -> "RolloutApp":
         cfg = cli.config
-        return cls(cli.workspace, theme_name=cfg.theme, refresh_interval=cfg.refresh_interval, bell=cfg.bell)
+        app = cls(cli.workspace, theme_name=cfg.theme, refresh_interval=cfg.refresh_interval, bell=cfg.bell)
+        app.config = cfg  # the launch forms resolve job options with it
+        return app
 
     def on_mount(self) -> None:
         self.sub_title = str(self.workspace)

@@ -392,10 +392,13 @@ def run_job(
     hooks: Iterable[StateHook] = (),
     state_interval: float = 0.5,
     install_signals: bool = True,
+    extra: dict[str, Any] | None = None,
     run: RunDir | None = None,
 ) -> JobResult:
     """Run ``job`` to completion inside a new run directory and return how it ended.
 
+    ``extra`` is added to run.json (``job`` and ``command``: the job's name and equivalent
+    ``rollout ...`` command, which the console reruns).
     ``run`` continues an existing run instead (a job whose work outlives its processes, such as
     a hosted batch picked up later by run id): run.json then names this process.
 
@@ -405,11 +408,11 @@ def run_job(
     """
     if run is None:
         run = create_run(workspace, kind, argv if argv is not None else sys.argv, inputs=inputs, outputs=outputs,
-                         title=title)
+                         title=title, extra=extra)
     else:
         import socket
 
-        run.update_run(pid=os.getpid(), host=socket.gethostname(), finished=None, status="starting")
+        run.update_run(pid=os.getpid(), host=socket.gethostname(), finished=None, status="starting", **(extra or {}))
     if on_start is not None:
         on_start(run)
     return asyncio.run(
@@ -471,9 +474,18 @@ async def _run_async(
         ticker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await ticker
+    try:
+        return _finalize(run, ctx, runner, kind, outcome, error, status)
+    finally:
+        # only now: a "stop now" signal landing while the run is being finalized is a no-op
+        # instead of the default action (killed mid-write, run.json never marked finished)
         for sig in installed:
             loop.remove_signal_handler(sig)
 
+
+def _finalize(run: RunDir, ctx: JobContext, runner: "_Runner", kind: str, outcome: JobOutcome | None,
+              error: BaseException | None, status: str) -> JobResult:
+    """The run's end: exit code, final state and events, run.json marked finished."""
     outcome = outcome or JobOutcome()
     if outcome.figures:
         ctx.figures.update(outcome.figures)

@@ -365,7 +365,8 @@ def signal_run(run: RunDir, now: bool = False) -> int:
         os.kill(int(pid), _signal.SIGTERM)
         if now:
             time.sleep(0.2)  # let the first signal land before the second means "now"
-            if pid_alive(pid, host, started):
+            # a run that already finished its graceful stop needs no second signal
+            if pid_alive(pid, host, started) and run.effective_status() in ACTIVE_STATUSES:
                 os.kill(int(pid), _signal.SIGTERM)
     except ProcessLookupError:
         pass

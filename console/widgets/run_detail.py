@@ -59,7 +59,8 @@ class RunDetail(Static):
             self.update(Text.assemble(
                 ("No run selected.\n\n", "bold"),
                 f"Runs are read from {workspace / 'runs'}.\n",
-                "Start one in another terminal, e.g. ", ("rollout demo", "bold"), ", and it appears here.",
+                "Press ", ("n", "bold"), " to launch a job from here, or start one in another terminal, e.g. ",
+                ("rollout demo", "bold"), ": it appears here.",
             ))
             return
         self._title(data.run_id)
