@@ -322,8 +322,13 @@ class _Runner:
         if not force and not ctx.dirty and now - self.last_write < HEARTBEAT_EVERY_S:
             return
         tokens = ctx.tokens["prompt"] + ctx.tokens["completion"]
-        rate = self.meter.update(now, ctx.counters["done"], tokens)
-        state = ctx.snapshot(rate, _eta(ctx.counters, rate["items_per_s"]))
+        # this run's own work: items a resume skipped as already done would inflate the rate
+        worked = ctx.counters["done"] - ctx.counters["skipped"]
+        rate = self.meter.update(now, worked, tokens)
+        live = ctx.status not in ("done", "failed", "cancelled")
+        if ctx.status in ("failed", "cancelled"):  # a stopped run has no live rate (a done one keeps its last)
+            rate = {"items_per_s": None, "tokens_per_s": None}
+        state = ctx.snapshot(rate, _eta(ctx.counters, rate["items_per_s"]) if live else None)
         for hook in self.hooks:
             try:
                 hook(state, ctx)
@@ -377,6 +382,9 @@ def run_job(
 ) -> JobResult:
     """Run ``job`` to completion inside a new run directory and return how it ended.
 
+    ``hooks`` run on every state write; the caller hands in the alert hooks
+    (``engine.alerts.state_hooks(config)``): this module knows nothing of alert rules.
+
     Raises :class:`RolloutError` (after the run directory is finalised) when the job raised one,
     so the caller prints its one line and exits with its code. Any other exception is recorded
     with its traceback in ``error.log`` in the run directory and re-raised as a RolloutError.
@@ -403,10 +411,6 @@ async def _run_async(
     install_signals: bool,
 ) -> JobResult:
     ctx = JobContext(run, kind=kind, config=config, echo=echo)
-    if config is not None:
-        from engine import alerts  # imported late: engine.alerts imports this module
-
-        hooks = [*hooks, *alerts.state_hooks(config)]
     runner = _Runner(ctx, state_interval=state_interval, hooks=hooks, on_state=on_state)
     loop = asyncio.get_running_loop()
     installed: list[int] = []

@@ -242,6 +242,7 @@ class RunDir:
             cost_usd=state.get("cost_usd"),
             alerts=list(state.get("alerts") or []),
             title=run.get("title"),
+            heartbeat=state.get("heartbeat") if isinstance(state.get("heartbeat"), (int, float)) else None,
         )
 
 
@@ -263,6 +264,8 @@ class RunSummary:
     cost_usd: float | None = None
     alerts: list[Any] = field(default_factory=list)
     title: str | None = None
+    #: when the job last rewrote its state (viewers tell a silent job: ``stale``)
+    heartbeat: float | None = None
 
     @property
     def progress(self) -> float | None:
@@ -326,12 +329,33 @@ def create_run(
         "finished": None,
         "status": "starting",
         "inputs": inputs or {},
-        "outputs": outputs or {},
+        # absolute, so a viewer started elsewhere finds them (see run_output_paths)
+        "outputs": {k: os.path.abspath(os.path.expanduser(v)) if isinstance(v, str) and v else v
+                    for k, v in (outputs or {}).items()},
     }
     if extra:
         info.update(extra)
     run.write_run(info)
     return run
+
+
+def run_output_paths(info: dict[str, Any]) -> dict[str, str]:
+    """A run's output paths (run.json ``outputs``), label -> absolute path.
+
+    Relative paths (run.json of older versions) are resolved against the job's own working
+    directory (``cwd`` in run.json), never the viewer's.
+    """
+    outputs = info.get("outputs")
+    cwd = info.get("cwd")
+    out: dict[str, str] = {}
+    for label, value in outputs.items() if isinstance(outputs, dict) else ():
+        if not isinstance(value, str) or not value:
+            continue
+        path = Path(value).expanduser()
+        if not path.is_absolute() and isinstance(cwd, str) and cwd:
+            path = Path(cwd) / path
+        out[str(label)] = os.path.normpath(str(path))
+    return out
 
 
 def list_runs(workspace: Path) -> list[RunDir]:

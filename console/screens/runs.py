@@ -3,8 +3,8 @@
 Polling never blocks the UI: a thread worker reads the run directories (and the box's latest
 monitor sample), the result is applied in one ``batch_update()``, and the next poll is scheduled
 only when the last one has finished, so a slow disk gives slower updates, never a pile of polls.
-Rows are updated by key (``update_cell``). Alerts raised or cleared between two polls become
-notifications (and the terminal bell with ``config.bell``).
+Rows are updated by key (``update_cell``). Alerts raised between two polls become one
+notification each (none when they clear) (and the terminal bell with ``config.bell``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header
+from textual.widgets import DataTable, Footer, Header, Input
 from textual.worker import Worker, WorkerState
 
 from console.screens.confirm import ConfirmScreen
@@ -28,7 +28,7 @@ from console.themes import status_color
 from console.widgets.alerts_panel import AlertsPanel
 from console.widgets.box_panel import BoxPanel, palette_from_theme
 from console.widgets.run_detail import EventsPane, RunDetail
-from console.widgets.runs_table import RunsTable
+from console.widgets.runs_table import Health, RunsTable
 from engine.errors import RolloutError
 from engine.runs import ACTIVE_STATUSES, RUNS_DIRNAME, RunDir, signal_run
 
@@ -44,12 +44,13 @@ class RunsScreen(Screen[None]):
     """Runs of one workspace, refreshed every ``interval`` seconds."""
 
     BINDINGS = [
-        Binding("r", "refresh_now", "Refresh"),
-        Binding("s", "stop_run", "Stop run"),
-        Binding("m", "toggle_box", "Box panel"),
-        Binding("plus", "interval(0.5)", "Refresh more often", show=False),
-        Binding("equals", "interval(0.5)", "Refresh more often", show=False),  # + without Shift
-        Binding("minus", "interval(2)", "Refresh less often", show=False),
+        Binding("r", "refresh_now", "Refresh", id="runs.refresh"),
+        Binding("s", "stop_run", "Stop run", id="runs.stop"),
+        Binding("m", "toggle_box", "Box panel", id="runs.box"),
+        Binding("slash", "filter", "Filter", id="runs.filter"),
+        Binding("p", "pause", "Pause", id="runs.pause"),
+        Binding("plus,equals", "interval(0.5)", "Refresh more often", show=False, id="runs.faster"),
+        Binding("minus", "interval(2)", "Refresh less often", show=False, id="runs.slower"),
     ]
 
     def __init__(self, workspace: Path, interval: float = 1.0, *, bell: bool = False,
@@ -68,6 +69,8 @@ class RunsScreen(Screen[None]):
         self._poll_again = False
         self._selected: str | None = None
         self._last_error: str | None = None
+        #: polling paused with p: the screen keeps what it shows
+        self.paused = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -75,6 +78,9 @@ class RunsScreen(Screen[None]):
         table = RunsTable(id="runs")
         table.border_title = "runs"
         yield table
+        filt = Input(placeholder="filter: kind:eval status:running words…  (Enter keeps, Esc clears)", id="filter")
+        filt.display = False
+        yield filt
         with Horizontal(id="detail"):
             with VerticalScroll(id="run-detail-scroll"):
                 yield RunDetail(id="run-detail", classes="framed")
@@ -122,7 +128,7 @@ class RunsScreen(Screen[None]):
         if self._poll_again:
             self._poll_again = False
             self.poll_now()
-        else:
+        elif not self.paused:
             self._timer = self.set_timer(self.interval, self.poll_now, name="next-poll")
 
     def apply(self, snap: Snapshot | None) -> None:
@@ -134,8 +140,8 @@ class RunsScreen(Screen[None]):
         theme = self.app.current_theme
         active = sum(1 for r in snap.runs if r.status in ACTIVE_STATUSES)
         with self.app.batch_update():
-            table.sync(snap.runs, partial(status_color, theme))
-            table.border_title = f"runs · {len(snap.runs)} · {active} active"
+            table.sync(snap.runs, partial(status_color, theme), self.health(snap))
+            table.border_title = self._table_title(snap, active)
             selected = table.selected_run
             if selected is None or (snap.detail is not None and snap.detail.run_id == selected):
                 detail = snap.detail if selected is not None else None
@@ -145,18 +151,33 @@ class RunsScreen(Screen[None]):
             pal = palette_from_theme(theme)
             self.query_one(BoxPanel).show(snap.box, pal)  # hidden too: its history keeps growing
             self.query_one(AlertsPanel).show(snap.alerts, pal)
-            self.sub_title = f"{self.workspace} · every {self.interval:g}s"
+            self.sub_title = f"{self.workspace} · " + ("paused (p resumes)" if self.paused else f"every {self.interval:g}s")
         self._announce_alerts(snap)
         if table.selected_run != self._selected:
             self._select(table.selected_run)
 
+    def health(self, snap: Snapshot) -> dict[str, Health]:
+        """The worst active alert of each run (critical first; snap.alerts is sorted so)."""
+        out: dict[str, Health] = {}
+        counts: dict[str, int] = {}
+        for a in snap.alerts:
+            counts[a.run_id] = counts.get(a.run_id, 0) + 1
+            out.setdefault(a.run_id, Health(a.name, a.severity))
+        return {run_id: Health(h.name, h.severity, counts[run_id], h.acknowledged) for run_id, h in out.items()}
+
+    def _table_title(self, snap: Snapshot, active: int) -> str:
+        table = self.query_one(RunsTable)
+        title = f"runs · {len(snap.runs)} · {active} active"
+        if table.filter.text:
+            title += f" · {len(table.run_ids)} shown ({table.filter.text})"
+        if table.sort_index or table.sort_reversed:
+            title += f" · by {table.sort_name}" + (" ↑" if table.sort_reversed else "")
+        return title
+
     def _announce_alerts(self, snap: Snapshot) -> None:
-        """A notification when an alert is raised in any run, and when one clears (the run still live)."""
+        """One notification per raised alert; none when one clears (the panel shows that)."""
         current = {a.key: a for a in snap.alerts}
         raised = [a for k, a in current.items() if k not in self.alerts]
-        live = {r.run_id for r in snap.runs if r.status in ACTIVE_STATUSES}
-        # a run that finished takes its alerts with it: that is not the condition clearing
-        cleared = [a for k, a in self.alerts.items() if k not in current and a.run_id in live]
         self.alerts = current
         if len(raised) > NOTIFY_MAX:
             critical = any(a.severity == "critical" for a in raised)
@@ -166,8 +187,6 @@ class RunsScreen(Screen[None]):
             for a in raised:
                 self.notify(f"{a.run_id}: {a.message or a.name}", title=f"alert {a.name}",
                             severity="error" if a.severity == "critical" else "warning", timeout=10)
-        for a in cleared[:NOTIFY_MAX]:
-            self.notify(f"{a.run_id}: {a.name} cleared", title="alert cleared", severity="information", timeout=6)
         if raised and self.bell_on_alert:
             self.app.bell()
 
@@ -187,6 +206,40 @@ class RunsScreen(Screen[None]):
     # -- actions -----------------------------------------------------------------------------
     def action_refresh_now(self) -> None:
         self.poll_now()
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        if self.paused and self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        if self.snapshot is not None:
+            self.sub_title = f"{self.workspace} · " + ("paused (p resumes)" if self.paused else f"every {self.interval:g}s")
+        if not self.paused:
+            self.poll_now()
+
+    def action_filter(self) -> None:
+        filt = self.query_one("#filter", Input)
+        filt.display = True
+        filt.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.query_one(RunsTable).set_filter(event.value)
+            if self.snapshot is not None:
+                active = sum(1 for r in self.snapshot.runs if r.status in ACTIVE_STATUSES)
+                self.query_one(RunsTable).border_title = self._table_title(self.snapshot, active)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            event.input.display = False
+            self.query_one(RunsTable).focus()
+
+    def on_key(self, event: object) -> None:
+        filt = self.query_one("#filter", Input)
+        if getattr(event, "key", None) == "escape" and filt.has_focus:
+            filt.value = ""
+            filt.display = False
+            self.query_one(RunsTable).focus()
 
     def action_toggle_box(self) -> None:
         box = self.query_one(BoxPanel)

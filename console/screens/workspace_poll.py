@@ -15,16 +15,12 @@ from typing import Any
 
 from engine.alerts import stale_alert
 from engine.evaluation.curve import curve_from_output
-from engine.monitor import ensure_sampler, read_latest
+from engine.monitor.reader import SampleReader
 from engine.monitor.sampler import DEFAULT_IDLE_EXIT_S
-from engine.runs import ACTIVE_STATUSES, FINAL_STATUSES, RunDir, RunSummary, list_runs, runs_root
+from engine.runs import ACTIVE_STATUSES, FINAL_STATUSES, RunDir, RunSummary, list_runs, run_output_paths, runs_root
 
 #: how many events the detail pane shows
 DETAIL_EVENTS = 15
-#: a monitor sample older than this is not shown as the box's current state (seconds)
-SAMPLE_MAX_AGE_S = 15.0
-#: the sampler's demand file is touched at least this often (seconds): it exits when nobody asks
-ENSURE_SAMPLER_EVERY_S = 10.0
 
 
 @dataclass
@@ -125,7 +121,7 @@ class WorkspacePoller:
         self.monitor = monitor
         self.sampler_idle_exit_s = sampler_idle_exit_s
         self._cache: dict[str, tuple[tuple[int, ...], RunSummary]] = {}
-        self._ensured_at: float | None = None
+        self.box_reader = SampleReader(workspace, idle_exit_s=sampler_idle_exit_s)
 
     def poll(self, selected: str | None) -> Snapshot:
         snap = Snapshot(workspace=self.workspace)
@@ -178,24 +174,15 @@ class WorkspacePoller:
         return rows
 
     def _read_box(self, active: list[str]) -> dict[str, Any] | None:
-        now = time.monotonic()
-        every = min(ENSURE_SAMPLER_EVERY_S, self.sampler_idle_exit_s / 3)
-        if self._ensured_at is None or now - self._ensured_at >= every:
-            self._ensured_at = now
-            try:
-                ensure_sampler(self.workspace, paths=self._output_paths(active) or None,
-                               idle_exit_s=self.sampler_idle_exit_s)
-            except OSError:
-                pass  # a read-only workspace: show whatever sample there is, if any
-        return read_latest(self.workspace, max_age_s=SAMPLE_MAX_AGE_S)
+        return self.box_reader.read(lambda: self._output_paths(active))
 
     def _output_paths(self, active: list[str]) -> dict[str, str]:
-        """Output folders of live runs (run.json ``outputs``): the box panel shows their disks too."""
+        """Output folders of live runs (absolute, from run.json): the box panel shows their disks too."""
         paths: dict[str, str] = {}
         for run_id in active:
-            outputs = RunDir(runs_root(self.workspace) / run_id).read_run().get("outputs")
-            for label, value in outputs.items() if isinstance(outputs, dict) else ():
-                if isinstance(value, str) and value and value not in paths.values():
-                    key = str(label) if str(label) not in paths else f"{label}:{Path(value).name}"
+            info = RunDir(runs_root(self.workspace) / run_id).read_run()
+            for label, value in run_output_paths(info).items():
+                if value not in paths.values():
+                    key = label if label not in paths else f"{label}:{Path(value).name}"
                     paths[key] = value
         return paths

@@ -17,30 +17,13 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
+from engine.monitor import thresholds
+
 #: samples kept for the sparklines (~1 per second from the sampler)
 HISTORY = 60
-#: (warn, critical, higher is worse) per figure; percentages unless said
-THRESHOLDS: dict[str, tuple[float, float, bool]] = {
-    "cpu": (90.0, 98.0, True),
-    "mem": (90.0, 95.0, True),
-    "swap": (50.0, 80.0, True),
-    "disk_free": (20.0, 10.0, False),
-    "load_per_core": (1.0, 2.0, True),
-    "gpu_util": (101.0, 101.0, True),  # a busy GPU is good news: never coloured as a problem
-    "gpu_mem": (90.0, 95.0, True),
-    "gpu_temp": (80.0, 90.0, True),  # °C
-    "gpu_power": (95.0, 100.0, True),  # % of the power limit
-}
-
-
 def level(figure: str, value: float | None) -> str:
-    """``ok``, ``warn`` or ``crit`` for a figure's value (``ok`` when unknown)."""
-    if value is None or figure not in THRESHOLDS:
-        return "ok"
-    warn, crit, higher_is_worse = THRESHOLDS[figure]
-    if higher_is_worse:
-        return "crit" if value >= crit else "warn" if value >= warn else "ok"
-    return "crit" if value < crit else "warn" if value < warn else "ok"
+    """``ok``, ``warn`` or ``crit`` for a figure's value: engine.monitor's one threshold table."""
+    return thresholds.level(figure, value)
 
 
 @dataclass(frozen=True)
