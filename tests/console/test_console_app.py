@@ -70,6 +70,26 @@ def hand_made_run(workspace: Path, *, status: str, done: int, total: int, ok: in
     return run
 
 
+def _demo_process(rollout_cmd: list[str], child_env: dict[str, str], tmp_path: Path, *args: str):
+    log = open(tmp_path / "demo.log", "wb")
+    proc = subprocess.Popen(rollout_cmd + ["demo", *args, "--plain"], env=child_env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture
+def long_demo_job(child_env: dict[str, str], rollout_cmd: list[str], tmp_path: Path, workspace: Path):
+    """A real `rollout demo` job that runs for minutes (tests that stop it must not race its end)."""
+    yield from _demo_process(rollout_cmd, child_env, tmp_path, "--items", "3000", "--delay", "0.05",
+                             "--concurrency", "1")
+
+
 @pytest.fixture
 def demo_job(child_env: dict[str, str], rollout_cmd: list[str], workspace: Path, tmp_path: Path):
     """A real `rollout demo` job process writing into the workspace; killed at the end."""
@@ -217,7 +237,8 @@ def cell_or_none(app: RolloutApp, run_id: str, column: str) -> str | None:
     return cell(app, run_id, column) if run_id in table.run_ids else None
 
 
-async def test_stop_asks_first_then_sends_sigterm(demo_job, workspace: Path, tmp_path: Path) -> None:
+async def test_stop_asks_first_then_sends_sigterm(long_demo_job, workspace: Path, tmp_path: Path) -> None:
+    demo_job = long_demo_job
     run = wait_for_run(workspace)
     app = make_app(workspace, tmp_path)
     async with app.run_test(size=SIZE) as pilot:

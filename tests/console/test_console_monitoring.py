@@ -85,7 +85,9 @@ async def test_box_panel_shows_real_figures_and_no_gpu(workspace: Path, tmp_path
         await wait_until(pilot, lambda: "workspace+output " in box.plain, timeout=15, what="the output's disk")
         assert "TOP " in text
         if not box.sample["gpu"]["available"]:  # this machine: one dim line with the reason, no error
-            assert len(box.gpu_lines) == 1 and "no GPU" in box.gpu_lines[0]
+            # the GPU rows are mounted, then filled after the next refresh
+            await wait_until(pilot, lambda: len(box.gpu_lines) == 1, timeout=10, what="the GPU line")
+            assert "no GPU" in box.gpu_lines[0]
         # history for the sparkline grows by one per new sample
         await wait_until(pilot, lambda: len(box.history.get("cpu", [])) >= 2, timeout=15, what="CPU history")
         await pilot.press("m")
