@@ -70,8 +70,10 @@ def root(
 
 def _register() -> None:
     from console.commands import agentless, config_cmd, demo, evaluate, monitor, process, runs, seed_aliases, serve
+    from console.commands import report as report_cmd, select as select_cmd, swebench
 
-    for module in (runs, config_cmd, demo, agentless, seed_aliases, serve, process, evaluate, monitor):
+    for module in (runs, config_cmd, demo, agentless, seed_aliases, serve, process, evaluate, monitor, swebench,
+                   report_cmd, select_cmd):
         module.register(app)
 
 

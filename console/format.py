@@ -92,4 +92,7 @@ def plain_state_line(state: dict[str, Any]) -> str:
     alerts = state.get("alerts") or []
     if alerts:
         parts.append("alerts=" + ",".join(a.get("name", "?") for a in alerts))
+    line = (state.get("figures") or {}).get("monitor_line")
+    if line:  # seed 004's monitoring line of a SWE-bench evaluation
+        parts.append(f"| {line}")
     return " ".join(parts)

@@ -8,15 +8,23 @@ A rule (:class:`engine.config.AlertRule`) names a metric by dotted path into a n
 - the latest monitor sample's metrics (engine.monitor): ``gpu.max_util``, ``gpu.max_mem_pct``,
   ``disk.workspace_free_pct``, ``disk.min_free_pct``, ``cpu.total_pct``, ``mem.used_pct``...
   (the hook also measures the disks of the workspace and the run's outputs itself every 10 s)
-- ``derived.*`` figures computed here: ``success_rate``, ``cost_per_instance_usd``,
+- ``derived.*`` figures computed here: ``success_rate`` (the job's ``figures.success_rate`` when it
+  reports one, else ok / (ok + failed)), ``cost_per_instance_usd``,
   ``target_gpu_util`` (lowest utilisation among the GPUs the job targets: jobs say which with
   ``ctx.set_figures(gpu_indices=[0, 1])`` or ``targets_gpu=True``), ``heartbeat_age_s``.
 
+The four seed 004 rules are fed by real figures: ``figures.overfit_gap`` (mean public − hidden pass
+rate) and ``figures.success_rate``/``success_rate_n`` (Overall ≥ 0.5) from ``rollout eval swebench``;
+``figures.cost_per_instance_usd`` from processing runs whose custom_ids are instance ids (pass@k
+samples add up to their instance) and from eval runs given ``--rollout-runs``;
+``figures.crashes`` = harness/Docker/infrastructure errors of an eval run.
+
 Hysteresis: a rule raises once its condition has held for ``hold_s`` seconds, and clears once the
 value has been back past its clear threshold (``clear_threshold``, default 10% of the threshold on
-the good side: :func:`clear_threshold`) for ``clear_hold_s`` seconds (default ``hold_s``). Between
-the two thresholds nothing changes, so a figure hovering at its threshold raises once and clears
-once. ``[alert_tuning.<rule>]`` in the config changes a built-in rule's fields. ``min_samples``: the value must rest on
+the good side: :func:`clear_threshold`) for ``clear_hold_s`` seconds (default ``hold_s``; built-in
+rules wait at least :data:`DEFAULT_CLEAR_HOLD_S`). Between the two thresholds nothing changes, so a
+figure hovering at its threshold raises once and clears once. ``[alert_tuning.<rule>]`` in the
+config changes a built-in rule's fields. ``min_samples``: the value must rest on
 at least that many observations before the rule may fire — ``<metric>_n`` when the state gives it
 (e.g. ``figures.error_rate_recent_n``; ``figures.attempts`` for the processor's error rate), items
 finished for job figures, evaluations otherwise.
@@ -190,6 +198,8 @@ def derived_metrics(state: Mapping[str, Any], sample: Mapping[str, Any] | None =
     if _num(figures.get("success_rate")) is not None:
         out["success_rate"] = figures["success_rate"]
         out["success_rate_n"] = figures.get("success_rate_n", ok + failed)
+    elif "success_rate" in figures:
+        pass  # the job defines success itself (SWE-bench: Overall >= 0.5) and has none yet: not ok/failed
     elif ok + failed:
         out["success_rate"] = round(ok / (ok + failed), 4)
         out["success_rate_n"] = ok + failed

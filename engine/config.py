@@ -93,6 +93,31 @@ class ServerEngine(_Strict):
     ready_path: str = "/health_generate"
 
 
+class ScorecardWeights(_Strict):
+    """Weights of a SWE-bench instance's Overall score (engine/report/scorecard.py).
+
+    Overall = sum(weight * figure) / sum(weight) over the figures the instance has (an instance
+    without a reproduction test has no BRS: its Overall rests on the others).
+    """
+
+    hfs: float = Field(default=0.4, ge=0)
+    tss: float = Field(default=0.3, ge=0)
+    brs: float = Field(default=0.2, ge=0)
+    resolved: float = Field(default=0.1, ge=0)
+
+
+class ScorecardSettings(_Strict):
+    """How the scale-up scorecard (seed 004) is computed: test split, success line, Overall weights."""
+
+    #: share of an instance's FAIL_TO_PASS + PASS_TO_PASS tests that is public (the rest is hidden)
+    public_ratio: float = Field(default=0.7, gt=0, lt=1)
+    #: seed of the hash that splits the tests: change it to draw another split
+    split_seed: str = "rollout-scorecard-v1"
+    #: an instance succeeds when its Overall is at least this
+    success_threshold: float = Field(default=0.5, ge=0, le=1)
+    weights: ScorecardWeights = Field(default_factory=ScorecardWeights)
+
+
 class Config(BaseSettings):
     """The merged configuration (file < environment < flags)."""
 
@@ -119,6 +144,7 @@ class Config(BaseSettings):
     on_alert_timeout_s: float = Field(default=10.0, gt=0)
     bell: bool = False
     engines: dict[str, ServerEngine] = Field(default_factory=dict)
+    scorecard: ScorecardSettings = Field(default_factory=ScorecardSettings)
 
     # set by load_config, not by users
     toml_path: ClassVar[Path | None] = None
@@ -278,6 +304,17 @@ refresh_interval = 1.0
 # on_alert = "~/bin/notify-slack"
 # on_alert_timeout_s = 10
 # bell = false
+
+# SWE-bench scorecard (seed 004): public/hidden test split, success line, Overall weights.
+# [scorecard]
+# public_ratio = 0.7
+# split_seed = "rollout-scorecard-v1"
+# success_threshold = 0.5
+# [scorecard.weights]
+# hfs = 0.4
+# tss = 0.3
+# brs = 0.2
+# resolved = 0.1
 
 # Server engines besides sglang: an argv template.
 # [engines.vllm]

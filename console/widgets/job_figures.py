@@ -8,6 +8,8 @@ figures is shown the same way):
 - request processor: ``latency_p50_s``/``latency_p95_s``, ``error_rate_recent``, ``req_per_s``,
   ``endpoint``, ``model``, plus tokens/s, cost and projection from the state
 - evaluation: ``curve`` [{step, name, value}] as a bar chart of the metric by step
+- SWE-bench evaluation (``rollout eval swebench``): seed 004's ``monitor_line`` (progress, success,
+  mean Overall, BRS, overfit gap, ETA, cost), stalled instances and the last error
 """
 
 from __future__ import annotations
@@ -27,6 +29,13 @@ PROCESSOR_KEYS = frozenset({"latency_p50_s", "latency_p95_s", "error_rate_recent
                             "endpoint", "model", "transport", "concurrency", "price_known", "input_lines",
                             "resumed_done"})
 CURVE_KEYS = frozenset({"curve"})
+SWEBENCH_KEYS = frozenset({"monitor_line", "instances_done", "instances_total", "resolved", "success_rate",
+                           "success_rate_n", "overall_mean", "brs_mean", "overfit_gap", "errors", "crashes",
+                           "cost_so_far_usd", "cost_per_instance_usd", "eta_s", "harness_run_id", "logs_dir", "running",
+                           "stalled", "resumed", "last_error", "errors_list", "harness_pid", "harness_log", "summary",
+                           "harness_exit"})
+#: mean overfit gap above this shows in the error colour (the seed's overfit_gap_high threshold)
+OVERFIT_GAP_BAD = 0.15
 #: error rate above this shows in the error colour (the default alert rule's threshold)
 ERROR_RATE_BAD = 0.05
 
@@ -122,6 +131,30 @@ def processor_view(state: dict[str, Any], figures: dict[str, Any]) -> Renderable
     return Group(head, grid)
 
 
+def swebench_view(state: dict[str, Any], figures: dict[str, Any]) -> RenderableType:
+    """Seed 004's monitoring line of a SWE-bench evaluation, with stalls and the last error."""
+    head = Text.assemble(("swebench ", "bold"), (str(figures.get("harness_run_id", "")), "underline"))
+    gap = _num(figures.get("overfit_gap"))
+    line = Text(str(figures.get("monitor_line", "")),
+                style="bold red" if gap is not None and gap > OVERFIT_GAP_BAD else "")
+    grid = _grid()
+    _pairs(grid, [
+        ("resolved", str(figures.get("resolved", "-"))),
+        ("running", str(figures.get("running", "-"))),
+        ("errors", Text(str(figures.get("errors", 0)), style="bold red" if figures.get("errors") else "")),
+        ("infra errors", Text(str(figures.get("crashes", 0)), style="bold red" if (figures.get("crashes") or 0) >= 2 else "")),
+        ("resumed", str(figures.get("resumed", 0))),
+        ("cost/instance", fmt.cost(_num(figures.get("cost_per_instance_usd")))),
+    ])
+    parts: list[RenderableType] = [head, line, grid]
+    stalled = figures.get("stalled") or []
+    if stalled:
+        parts.append(Text(f"stalled: {', '.join(map(str, stalled[:5]))}{' …' if len(stalled) > 5 else ''}", style="yellow"))
+    if figures.get("last_error"):
+        parts.append(Text(f"last error: {figures['last_error']}", style="red"))
+    return Group(*parts)
+
+
 def curve_view(points: list[dict[str, Any]], metric: str = "pass@1", width: int = 30) -> RenderableType:
     """The learning curve: one bar per checkpoint with its step, value and change."""
     clean = [p for p in points if isinstance(p, dict) and _num(p.get("value")) is not None and "step" in p]
@@ -162,6 +195,9 @@ def job_figures_view(state: dict[str, Any], width: int = 80) -> RenderableType |
     if any(k in figures for k in ("latency_p50_s", "error_rate_recent", "req_per_s")):
         parts.append(processor_view(state, figures))
         skip |= PROCESSOR_KEYS
+    if "monitor_line" in figures:
+        parts.append(swebench_view(state, figures))
+        skip |= SWEBENCH_KEYS
     if isinstance(figures.get("curve"), list):
         parts.append(curve_view(figures["curve"], str(figures.get("metric") or "pass@1"),
                                 width=max(min(width - 30, 40), 10)))
