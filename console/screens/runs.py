@@ -28,6 +28,7 @@ from console.themes import status_color
 from console.widgets.alerts_panel import AlertsPanel
 from console.widgets.box_panel import BoxPanel, palette_from_theme
 from console.widgets.run_detail import EventsPane, RunDetail
+from console.widgets.quiet import set_subtitle, set_title
 from console.widgets.runs_table import Health, RunsTable
 from engine.errors import RolloutError
 from engine.runs import ACTIVE_STATUSES, RUNS_DIRNAME, RunDir, signal_run
@@ -141,7 +142,7 @@ class RunsScreen(Screen[None]):
         active = sum(1 for r in snap.runs if r.status in ACTIVE_STATUSES)
         with self.app.batch_update():
             table.sync(snap.runs, partial(status_color, theme), self.health(snap))
-            table.border_title = self._table_title(snap, active)
+            set_title(table, self._table_title(snap, active))
             selected = table.selected_run
             if selected is None or (snap.detail is not None and snap.detail.run_id == selected):
                 detail = snap.detail if selected is not None else None
@@ -151,7 +152,7 @@ class RunsScreen(Screen[None]):
             pal = palette_from_theme(theme)
             self.query_one(BoxPanel).show(snap.box, pal)  # hidden too: its history keeps growing
             self.query_one(AlertsPanel).show(snap.alerts, pal)
-            self.sub_title = f"{self.workspace} · " + ("paused (p resumes)" if self.paused else f"every {self.interval:g}s")
+            set_subtitle(self, self._subtitle())
         self._announce_alerts(snap)
         if table.selected_run != self._selected:
             self._select(table.selected_run)
@@ -164,6 +165,9 @@ class RunsScreen(Screen[None]):
             counts[a.run_id] = counts.get(a.run_id, 0) + 1
             out.setdefault(a.run_id, Health(a.name, a.severity))
         return {run_id: Health(h.name, h.severity, counts[run_id], h.acknowledged) for run_id, h in out.items()}
+
+    def _subtitle(self) -> str:
+        return f"{self.workspace} · " + ("paused (p resumes)" if self.paused else f"every {self.interval:g}s")
 
     def _table_title(self, snap: Snapshot, active: int) -> str:
         table = self.query_one(RunsTable)
@@ -212,8 +216,7 @@ class RunsScreen(Screen[None]):
         if self.paused and self._timer is not None:
             self._timer.stop()
             self._timer = None
-        if self.snapshot is not None:
-            self.sub_title = f"{self.workspace} · " + ("paused (p resumes)" if self.paused else f"every {self.interval:g}s")
+        set_subtitle(self, self._subtitle())
         if not self.paused:
             self.poll_now()
 
@@ -227,7 +230,7 @@ class RunsScreen(Screen[None]):
             self.query_one(RunsTable).set_filter(event.value)
             if self.snapshot is not None:
                 active = sum(1 for r in self.snapshot.runs if r.status in ACTIVE_STATUSES)
-                self.query_one(RunsTable).border_title = self._table_title(self.snapshot, active)
+                set_title(self.query_one(RunsTable), self._table_title(self.snapshot, active))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "filter":
@@ -244,8 +247,8 @@ class RunsScreen(Screen[None]):
     def action_toggle_box(self) -> None:
         box = self.query_one(BoxPanel)
         box.display = not box.display
-        if box.display and self.snapshot is not None:
-            box.show(self.snapshot.box, palette_from_theme(self.app.current_theme))
+        if box.display:
+            box.redraw(palette_from_theme(self.app.current_theme))
 
     def action_interval(self, factor: float) -> None:
         self.interval = min(max(self.interval * factor, MIN_INTERVAL_S), MAX_INTERVAL_S)

@@ -19,8 +19,8 @@ from engine.monitor.reader import SampleReader
 from engine.monitor.sampler import DEFAULT_IDLE_EXIT_S
 from engine.runs import ACTIVE_STATUSES, FINAL_STATUSES, RunDir, RunSummary, list_runs, run_output_paths, runs_root
 
-#: how many events the detail pane shows
-DETAIL_EVENTS = 15
+#: how many events the poll reads for the detail pane (it shows the newest that fit)
+DETAIL_EVENTS = 60
 
 
 @dataclass
@@ -47,6 +47,8 @@ class AlertRow:
     threshold: Any = None
     #: "job" when the job raised it (state.json), "viewer" when the console saw it (stale heartbeat)
     source: str = "job"
+    #: what to do about it (the rule's action text)
+    action: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -88,6 +90,7 @@ def _alert_row(run_id: str, alert: Any, source: str = "job") -> AlertRow | None:
         run_id=run_id, name=str(alert["name"]), severity=str(alert.get("severity") or "warn"),
         message=str(alert.get("message") or ""), since=float(since) if isinstance(since, (int, float)) else None,
         value=alert.get("value"), threshold=alert.get("threshold"), source=source,
+        action=str(alert["action"]) if alert.get("action") else None,
     )
 
 
