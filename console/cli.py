@@ -60,20 +60,23 @@ def root(
     ),
     config: Optional[str] = typer.Option(None, "--config", "-c", help="Config file (default: ./rollout.toml, then the user config)."),
     color: ColorMode = typer.Option(ColorMode.auto, "--color", help="Colour output: auto, always or never (NO_COLOR is respected)."),
+    read_only: bool = typer.Option(False, "--read-only", help="Console only: look, never launch or stop."),
+    no_mouse: bool = typer.Option(False, "--no-mouse", help="Console only: leave the mouse to the terminal (select, copy)."),
 ) -> None:
     ctx.obj = CliState(workspace_flag=workspace, config_path=config, color=color.value)
     if ctx.invoked_subcommand is None:
         from console.app import run_app  # Textual loads only when the console opens
 
-        run_app(ctx.obj)
+        run_app(ctx.obj, read_only=read_only, mouse=not no_mouse)
 
 
 def _register() -> None:
     from console.commands import agentless, config_cmd, demo, evaluate, monitor, process, runs, seed_aliases, serve
     from console.commands import report as report_cmd, select as select_cmd, swebench
+    from console.commands import web
 
     for module in (runs, config_cmd, demo, agentless, seed_aliases, serve, process, evaluate, monitor, swebench,
-                   report_cmd, select_cmd):
+                   report_cmd, select_cmd, web):
         module.register(app)
 
 

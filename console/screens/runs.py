@@ -10,17 +10,18 @@ notification each (none when they clear) (and the terminal bell with ``config.be
 from __future__ import annotations
 
 import socket
+import time
 from functools import partial
 from pathlib import Path
 
 from textual.app import App, ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input
 from textual.worker import Worker, WorkerState
 
+from console.actions import LAUNCHABLE, bindings
 from console.screens.confirm import ConfirmScreen
 from console.screens.help import HelpScreen
 from console.screens.workspace_poll import AlertRow, Snapshot, WorkspacePoller
@@ -44,15 +45,7 @@ NOTIFY_MAX = 3
 class RunsScreen(Screen[None]):
     """Runs of one workspace, refreshed every ``interval`` seconds."""
 
-    BINDINGS = [
-        Binding("r", "refresh_now", "Refresh", id="runs.refresh"),
-        Binding("s", "stop_run", "Stop run", id="runs.stop"),
-        Binding("m", "toggle_box", "Box panel", id="runs.box"),
-        Binding("slash", "filter", "Filter", id="runs.filter"),
-        Binding("p", "pause", "Pause", id="runs.pause"),
-        Binding("plus,equals", "interval(0.5)", "Refresh more often", show=False, id="runs.faster"),
-        Binding("minus", "interval(2)", "Refresh less often", show=False, id="runs.slower"),
-    ]
+    BINDINGS = bindings("runs")
 
     def __init__(self, workspace: Path, interval: float = 1.0, *, bell: bool = False,
                  poller: WorkspacePoller | None = None) -> None:
@@ -151,7 +144,9 @@ class RunsScreen(Screen[None]):
             # else the selection moved during the poll: the poll it asked for brings its detail
             pal = palette_from_theme(theme)
             self.query_one(BoxPanel).show(snap.box, pal)  # hidden too: its history keeps growing
-            self.query_one(AlertsPanel).show(snap.alerts, pal)
+            book = getattr(self.app, "alert_book", None)
+            quiet = (lambda r: book.is_muted(r) or book.is_acknowledged(r)) if book is not None else None
+            self.query_one(AlertsPanel).show(snap.alerts, pal, quiet)
             set_subtitle(self, self._subtitle())
         self._announce_alerts(snap)
         if table.selected_run != self._selected:
@@ -159,11 +154,15 @@ class RunsScreen(Screen[None]):
 
     def health(self, snap: Snapshot) -> dict[str, Health]:
         """The worst active alert of each run (critical first; snap.alerts is sorted so)."""
+        book = getattr(self.app, "alert_book", None)
         out: dict[str, Health] = {}
         counts: dict[str, int] = {}
         for a in snap.alerts:
             counts[a.run_id] = counts.get(a.run_id, 0) + 1
-            out.setdefault(a.run_id, Health(a.name, a.severity))
+            seen = book is not None and (book.is_muted(a) or book.is_acknowledged(a))
+            best = out.get(a.run_id)
+            if best is None or (best.acknowledged and not seen):  # an unseen alert outranks a seen one
+                out[a.run_id] = Health(a.name, a.severity, acknowledged=seen)
         return {run_id: Health(h.name, h.severity, counts[run_id], h.acknowledged) for run_id, h in out.items()}
 
     def _subtitle(self) -> str:
@@ -179,10 +178,12 @@ class RunsScreen(Screen[None]):
         return title
 
     def _announce_alerts(self, snap: Snapshot) -> None:
-        """One notification per raised alert; none when one clears (the panel shows that)."""
-        current = {a.key: a for a in snap.alerts}
-        raised = [a for k, a in current.items() if k not in self.alerts]
-        self.alerts = current
+        """One notification per raised alert (not for muted rules); none when one clears (the
+        alerts view lists clears)."""
+        self.alerts = {a.key: a for a in snap.alerts}
+        live = {r.run_id for r in snap.runs if r.status in ACTIVE_STATUSES}
+        raised = self.app.alert_book.update(snap.alerts, live, time.time()) if hasattr(self.app, "alert_book") \
+            else []
         if len(raised) > NOTIFY_MAX:
             critical = any(a.severity == "critical" for a in raised)
             self.notify(f"{len(raised)} alerts raised: " + ", ".join(sorted({a.name for a in raised})),
@@ -257,11 +258,52 @@ class RunsScreen(Screen[None]):
 
     def action_help(self) -> None:
         # the console's own keys first, then the table's navigation keys
-        bindings = sorted(self.active_bindings.items(), key=lambda kv: not isinstance(kv[1].node, (App, Screen)))
-        keys = [(key, ab.binding.description or ab.binding.action) for key, ab in bindings]
+        active = sorted(self.active_bindings.items(), key=lambda kv: not isinstance(kv[1].node, (App, Screen)))
+        keys = [(key, ab.binding.description or ab.binding.action, ab.binding.id) for key, ab in active]
         self.app.push_screen(HelpScreen(keys))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Launch and stop are disabled (shown greyed) in a --read-only console."""
+        if getattr(self.app, "read_only", False) and action in ("stop_run", "launch"):
+            return None
+        return True
+
+    def _refuse_read_only(self, what: str) -> bool:
+        if getattr(self.app, "read_only", False):
+            self.notify(f"read-only console: {what} is disabled (started with --read-only)", severity="warning")
+            return True
+        return False
+
+    def action_alerts(self) -> None:
+        from console.screens.alerts import AlertsScreen
+
+        self.app.push_screen(AlertsScreen(self.app.alert_book, self))
+
+    def action_open_run(self) -> None:
+        """The selected run's view: the dashboard's detail pane embeds its kind's view; the full
+        run view is the detail pane scrolled into focus."""
+        run_id = self.query_one(RunsTable).selected_run
+        if run_id is None:
+            self.notify("no run selected", severity="warning")
+            return
+        scroll = self.query_one("#run-detail-scroll", VerticalScroll)
+        scroll.focus()
+        scroll.scroll_home(animate=False)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if isinstance(event.data_table, RunsTable):
+            self.action_open_run()
+
+    def action_launch(self, kind: str) -> None:
+        if self._refuse_read_only("launch"):
+            return
+        cli = next((c for k, c in LAUNCHABLE if k == kind), f"rollout {kind}")
+        self.notify(f"start it from a shell: {cli} (it appears here as soon as it writes its run folder)",
+                    title=f"launch {kind}", timeout=10)
+
     def action_stop_run(self) -> None:
+        if self._refuse_read_only("stop"):
+            return
         run_id = self.query_one(RunsTable).selected_run
         if run_id is None or self.snapshot is None:
             self.notify("no run selected", severity="warning")

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from rich.text import Text
-from textual.binding import Binding
 from textual.widgets import DataTable
 from textual.widgets._data_table import CellDoesNotExist, ColumnKey, RowKey
 
 from console import format as fmt
+from console.actions import bindings
 from engine.runs import ACTIVE_STATUSES, RunSummary
 
 #: an active run whose heartbeat is older than this is drawn ``stale`` (engine.alerts.stale_alert's age)
@@ -194,16 +194,7 @@ class RunFilter:
 class RunsTable(DataTable):
     """Runs of the workspace, newest first by default; the row key is the run id."""
 
-    BINDINGS = [
-        Binding("g", "scroll_top", "First run", show=False, id="runs.first"),
-        Binding("G", "scroll_bottom", "Last run", show=False, id="runs.last"),
-        Binding("home", "scroll_top", "First run", show=False),
-        Binding("end", "scroll_bottom", "Last run", show=False),
-        Binding("j", "cursor_down", "Down", show=False, id="runs.down"),
-        Binding("k", "cursor_up", "Up", show=False, id="runs.up"),
-        Binding("o", "next_sort", "Sort", id="runs.sort"),
-        Binding("O", "reverse_sort", "Reverse sort", show=False, id="runs.sort_reverse"),
-    ]
+    BINDINGS = bindings("table")
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
