@@ -288,6 +288,15 @@ def _tail_lines(fh: Any, count: int, block: int = 65536) -> list[bytes]:
     return lines[-count:] if count else []
 
 
+def tail_text(path: Path, count: int) -> list[str]:
+    """The last ``count`` lines of a text file (a server log...), [] when it cannot be read."""
+    try:
+        with open(path, "rb") as fh:
+            return [line.decode("utf-8", errors="replace") for line in _tail_lines(fh, count)]
+    except OSError:
+        return []
+
+
 def runs_root(workspace: Path) -> Path:
     return Path(workspace) / RUNS_DIRNAME
 

@@ -24,9 +24,12 @@ from textual.worker import Worker, WorkerState
 from console.actions import LAUNCHABLE, bindings
 from console.screens.confirm import ConfirmScreen
 from console.screens.help import HelpScreen
-from console.screens.workspace_poll import AlertRow, Snapshot, WorkspacePoller
+from console.screens.workspace_poll import AlertRow, RunDetailData, Snapshot, WorkspacePoller
 from console.themes import status_color
 from console.widgets.alerts_panel import AlertsPanel
+from console.widgets.eval_view import EvalView
+from console.widgets.process_view import ProcessView, is_process_run
+from console.widgets.server_view import ServerView, is_server_run
 from console.widgets.box_panel import BoxPanel, palette_from_theme
 from console.widgets.run_detail import EventsPane, RunDetail
 from console.widgets.quiet import set_subtitle, set_title
@@ -78,6 +81,10 @@ class RunsScreen(Screen[None]):
         with Horizontal(id="detail"):
             with VerticalScroll(id="run-detail-scroll"):
                 yield RunDetail(id="run-detail", classes="framed")
+                # the selected run's own view, by what it is (shown below its figures)
+                for view in (EvalView(id="eval-view"), ServerView(id="server-view"), ProcessView(id="process-view")):
+                    view.display = False
+                    yield view
             with Vertical(id="side"):
                 yield AlertsPanel(id="alerts")
                 yield EventsPane(id="events")
@@ -141,6 +148,7 @@ class RunsScreen(Screen[None]):
                 detail = snap.detail if selected is not None else None
                 self.query_one(RunDetail).show(detail, self.workspace)
                 self.query_one(EventsPane).show(detail)
+                self._show_views(detail)
             # else the selection moved during the poll: the poll it asked for brings its detail
             pal = palette_from_theme(theme)
             self.query_one(BoxPanel).show(snap.box, pal)  # hidden too: its history keeps growing
@@ -151,6 +159,28 @@ class RunsScreen(Screen[None]):
         self._announce_alerts(snap)
         if table.selected_run != self._selected:
             self._select(table.selected_run)
+
+    def _show_views(self, detail: RunDetailData | None) -> None:
+        """The eval, server and process views of the selected run (each only when it applies)."""
+        state = {**detail.state, "run_id": detail.run_id, "kind": detail.info.get("kind"),
+                 "status": detail.status} if detail is not None else {}
+        wanted = {
+            "eval-view": detail is not None and (state.get("kind") == "eval" or bool(detail.checkpoints)),
+            "server-view": detail is not None and is_server_run(state),
+            "process-view": detail is not None and is_process_run(state),
+        }
+        for wid, show in wanted.items():
+            view = self.query_one(f"#{wid}")
+            if view.display != show:
+                view.display = show
+        if detail is None:
+            return
+        if wanted["eval-view"]:
+            self.query_one(EvalView).show(state, detail.checkpoints)
+        if wanted["server-view"]:
+            self.query_one(ServerView).show(state, detail.server_log)
+        if wanted["process-view"]:
+            self.query_one(ProcessView).show(state)
 
     def health(self, snap: Snapshot) -> dict[str, Health]:
         """The worst active alert of each run (critical first; snap.alerts is sorted so)."""

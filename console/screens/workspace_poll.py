@@ -15,10 +15,15 @@ from typing import Any
 
 from engine.alerts import stale_alert
 from engine.evaluation.curve import curve_from_output
+from engine.evaluation.results import METRICS_NAME, SUMMARY_NAME, checkpoint_rows
 from engine.monitor.reader import SampleReader
 from engine.monitor.sampler import DEFAULT_IDLE_EXIT_S
-from engine.runs import ACTIVE_STATUSES, FINAL_STATUSES, RunDir, RunSummary, list_runs, run_output_paths, runs_root
+from engine.runs import (ACTIVE_STATUSES, FINAL_STATUSES, RunDir, RunSummary, list_runs, run_output_paths, runs_root,
+                         tail_text)
 
+#: the server log of serve runs (engine.server.process.SERVER_LOG), and how many of its last lines are shown
+SERVER_LOG = "server.log"
+SERVER_LOG_LINES = 8
 #: how many events the poll reads for the detail pane (it shows the newest that fit)
 DETAIL_EVENTS = 60
 
@@ -32,6 +37,10 @@ class RunDetailData:
     info: dict[str, Any]
     state: dict[str, Any]
     events: list[dict[str, Any]]
+    #: an evaluation's checkpoints (engine.evaluation.results.checkpoint_rows), for the eval view
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    #: the tail of the run's server.log (serve runs, processing runs that started a server)
+    server_log: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -125,6 +134,7 @@ class WorkspacePoller:
         self.sampler_idle_exit_s = sampler_idle_exit_s
         self._cache: dict[str, tuple[tuple[int, ...], RunSummary]] = {}
         self.box_reader = SampleReader(workspace, idle_exit_s=sampler_idle_exit_s)
+        self._eval_cache: tuple[Any, list[dict[str, Any]]] | None = None
 
     def poll(self, selected: str | None) -> Snapshot:
         snap = Snapshot(workspace=self.workspace)
@@ -155,11 +165,34 @@ class WorkspacePoller:
                 info=info,
                 state=_with_curve(run.read_state(), info),
                 events=run.read_events(last=self.events),
+                checkpoints=self._checkpoints(info),
+                server_log=tail_text(run.path / SERVER_LOG, SERVER_LOG_LINES),
             )
         if self.monitor:
             active = [r.run_id for r in snap.runs if r.status in ACTIVE_STATUSES]
             snap.box = self._read_box(active)
         return snap
+
+    def _checkpoints(self, info: dict[str, Any]) -> list[dict[str, Any]]:
+        """An eval run's checkpoint rows, re-read only when a metrics or summary file changed."""
+        outputs = info.get("outputs") if isinstance(info.get("outputs"), dict) else {}
+        if info.get("kind") != "eval" or not outputs.get("output_dir"):
+            return []
+        out_dir = Path(str(outputs["output_dir"]))
+        stamp: list[tuple[str, int]] = []
+        for path in [out_dir / SUMMARY_NAME, *out_dir.glob(f"eval_checkpoint_*/{METRICS_NAME}")]:
+            try:
+                stamp.append((str(path), os.stat(path).st_mtime_ns))
+            except OSError:
+                continue
+        key = (str(out_dir), tuple(stamp))
+        if self._eval_cache is None or self._eval_cache[0] != key:
+            try:
+                rows = checkpoint_rows(out_dir)
+            except (OSError, ValueError, TypeError):
+                rows = []  # a half-written or foreign file: show the run without its table
+            self._eval_cache = (key, rows)
+        return self._eval_cache[1]
 
     def _run_alerts(self, run: RunDir, summary: RunSummary, now: float) -> list[AlertRow]:
         rows = [r for r in (_alert_row(summary.run_id, a) for a in summary.alerts) if r is not None]

@@ -238,7 +238,9 @@ def test_full_url_and_model_override(tmp_path, workspace, rollout_cmd, child_env
 
 
 def test_second_process_on_same_output_refused(tmp_path, workspace, rollout_cmd, child_env, fake_openai):
-    server = fake_openai(delay=0.05)
+    # slow enough answers that the first run is still going when the second one has started up
+    # (a loaded machine takes seconds to start a process)
+    server = fake_openai(delay=0.2)
     inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     ids = write_requests(inp, 200)
     args = ["--input", inp, "--output", out, "--url", server.url, "--concurrency", "4"]
