@@ -80,11 +80,11 @@ class RunsScreen(Screen[None]):
         yield filt
         with Horizontal(id="detail"):
             with VerticalScroll(id="run-detail-scroll"):
-                yield RunDetail(id="run-detail", classes="framed")
-                # the selected run's own view, by what it is (shown below its figures)
+                # the selected run's own view, by what it is, first; then its figures
                 for view in (EvalView(id="eval-view"), ServerView(id="server-view"), ProcessView(id="process-view")):
                     view.display = False
                     yield view
+                yield RunDetail(id="run-detail", classes="framed")
             with Vertical(id="side"):
                 yield AlertsPanel(id="alerts")
                 yield EventsPane(id="events")

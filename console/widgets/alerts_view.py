@@ -76,7 +76,7 @@ class AlertsView(Vertical):
         muted, acked = self.book.is_muted(row), self.book.is_acknowledged(row)
         style = "dim" if muted or acked else "bold red" if crit else "bold yellow"
         flags = " ".join(f for f, on in (("muted", muted), ("seen", acked)) if on)
-        since = fmt.duration(now - row.since) if row.since else "-"
+        since = fmt.timestamp(row.since)[11:] if row.since else "-"  # a clock time: it never ticks
         return (Text("CRIT" if crit else "WARN", style=style), Text(row.name, style="bold" if not acked else ""),
                 Text(row.run_id, style="dim"), Text(_value(row)), Text(since, style="dim"), Text(flags, style="dim"))
 

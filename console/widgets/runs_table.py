@@ -39,9 +39,9 @@ class Column:
 COLUMNS: tuple[Column, ...] = (
     Column("run", "run", None, False, 1),
     Column("status", "status", 9, False, 1),
-    Column("progress", "progress", 25, False, 1),
+    Column("progress", "progress", 27, False, 1),
     Column("eta", "ETA", 6, True, 1),
-    Column("health", "health", 16, False, 1),
+    Column("health", "health", 15, False, 1),
     Column("rate", "rate", 7, True, 2),
     Column("failed", "failed", 6, True, 2),
     Column("cost", "cost", 8, True, 3),
@@ -57,7 +57,7 @@ COMPACT_RUN_WIDTH = 20
 #: the vertical scrollbar of a long list takes this many cells
 SCROLLBAR = 2
 BAR_WIDTH = 8
-NARROW_PROGRESS = 14
+NARROW_PROGRESS = 16
 
 StatusColor = Callable[[str], "str | None"]
 
@@ -80,7 +80,7 @@ def display_status(summary: RunSummary, now: float | None = None) -> str:
     return summary.status
 
 
-def progress_cell(summary: RunSummary, width: int = 25) -> Text:
+def progress_cell(summary: RunSummary, width: int = 27) -> Text:
     """``█████░░░ 52.0% 208/400`` (narrow: `` 52% 208/400``): a bar, the percentage and the counts."""
     c = summary.counters
     frac = summary.progress
@@ -89,7 +89,7 @@ def progress_cell(summary: RunSummary, width: int = 25) -> Text:
     frac = min(max(frac, 0.0), 1.0)
     counts = f"{fmt.count(c.get('done', 0))}/{fmt.count(c.get('total', 0))}"
     if width < NARROW_PROGRESS + 6:
-        return Text(f"{100 * frac:3.0f}% {counts}")
+        return Text(f"{100 * frac:3.0f}% {counts}", no_wrap=True, overflow="ellipsis")
     filled = round(frac * BAR_WIDTH)
     text = Text()
     text.append("█" * filled, style="bold")
@@ -113,7 +113,7 @@ def health_cell(health: Health | None, status: str, crit: str = "red", warn: str
         return Text("stale", style=f"bold {crit}") if status == "stale" else Text("ok", style="dim")
     mark = "✖" if health.severity == "critical" else "▲"
     style = "dim" if health.acknowledged else f"bold {crit}" if health.severity == "critical" else f"bold {warn}"
-    text = Text(f"{mark} {health.name}", style=style)
+    text = Text(f"{mark} {health.name}", style=style, no_wrap=True, overflow="ellipsis")
     if health.count > 1:
         text.append(f" +{health.count - 1}", style="dim")
     return text
@@ -127,7 +127,7 @@ def compact_id(run_id: str, now: float | None = None) -> str:
 
 
 def row_cells(summary: RunSummary, status_color: StatusColor, health: Health | None = None,
-              now: float | None = None, progress_width: int = 25, compact: bool = False) -> dict[str, Text]:
+              now: float | None = None, progress_width: int = 27, compact: bool = False) -> dict[str, Text]:
     """The cells of one run's row, by column key."""
     c = summary.counters
     status = display_status(summary, now)
@@ -280,7 +280,7 @@ class RunsTable(DataTable):
         selected = self.selected_run
         seen: set[str] = set()
         added = False
-        progress_width = next((c.width or 25 for c in self.columns_shown if c.key == "progress"), 25)
+        progress_width = next((c.width or 27 for c in self.columns_shown if c.key == "progress"), 27)
         shown_keys = [c.key for c in self.columns_shown]
         for summary in runs:
             run_id = summary.run_id
