@@ -41,8 +41,10 @@ MIN_INTERVAL_S = 0.25
 MAX_INTERVAL_S = 60.0
 #: the box panel shows by default only on terminals at least this tall (it can be toggled with m)
 BOX_MIN_HEIGHT = 36
+#: narrower than this, the alerts/events column gets half the width (not two fifths)
+NARROW_WIDTH = 120
 #: more alerts than this raised in one poll give one summary notification, not a flood
-NOTIFY_MAX = 3
+NOTIFY_MAX = 2
 
 
 class RunsScreen(Screen[None]):
@@ -68,6 +70,7 @@ class RunsScreen(Screen[None]):
         self._last_error: str | None = None
         #: polling paused with p: the screen keeps what it shows
         self.paused = False
+        self.snapshot_count = 0
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -89,6 +92,21 @@ class RunsScreen(Screen[None]):
                 yield AlertsPanel(id="alerts")
                 yield EventsPane(id="events")
         yield Footer()
+
+    def on_resize(self) -> None:
+        # a short terminal shares its lines evenly: the list of runs is what people came for
+        detail = self.query_one("#detail")
+        wanted = "1fr" if self.size.height < BOX_MIN_HEIGHT else "2fr"
+        if str(detail.styles.height) != wanted:
+            detail.styles.height = wanted
+        # a narrow one gives the alerts as much room as the run
+        side, main = self.query_one("#side"), self.query_one("#run-detail-scroll")
+        narrow = self.size.width < NARROW_WIDTH
+        if str(side.styles.width) != ("1fr" if narrow else "2fr"):
+            side.styles.width = "1fr" if narrow else "2fr"
+            main.styles.width = "1fr" if narrow else "3fr"
+            if self.snapshot is not None:
+                self.query_one(AlertsPanel)._shown = None  # re-lay the alerts for the new width
 
     def on_mount(self) -> None:
         self.query_one(RunsTable).focus()
@@ -137,6 +155,7 @@ class RunsScreen(Screen[None]):
         if snap is None:
             return
         self.snapshot = snap
+        self.snapshot_count += 1
         table = self.query_one(RunsTable)
         theme = self.app.current_theme
         active = sum(1 for r in snap.runs if r.status in ACTIVE_STATUSES)
@@ -214,9 +233,11 @@ class RunsScreen(Screen[None]):
         live = {r.run_id for r in snap.runs if r.status in ACTIVE_STATUSES}
         raised = self.app.alert_book.update(snap.alerts, live, time.time()) if hasattr(self.app, "alert_book") \
             else []
-        if len(raised) > NOTIFY_MAX:
+        # alerts already active when the console opens, or many at once: one toast, not a stack of them
+        limit = 1 if self.snapshot_count <= 1 else NOTIFY_MAX
+        if len(raised) > limit:
             critical = any(a.severity == "critical" for a in raised)
-            self.notify(f"{len(raised)} alerts raised: " + ", ".join(sorted({a.name for a in raised})),
+            self.notify(f"{len(raised)} alerts: " + ", ".join(sorted({a.name for a in raised})) + " (a: alerts view)",
                         title="alerts", severity="error" if critical else "warning", timeout=10)
         else:
             for a in raised:

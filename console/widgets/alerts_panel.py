@@ -21,6 +21,8 @@ def severity_style(severity: str, pal: Palette) -> str:
 
 #: alerts listed (two or three lines each); the rest are counted
 MAX_SHOWN = 4
+#: narrower than this (cells), the panel drops the clock and spells severities as one mark
+NARROW = 50
 
 
 class AlertsPanel(Static):
@@ -41,7 +43,8 @@ class AlertsPanel(Static):
         """``quiet(row)``: acknowledged or muted alerts, drawn dim after the others."""
         quiet = quiet or (lambda _r: False)
         rows = sorted(rows, key=lambda r: quiet(r))  # stable: keeps critical-first within each group
-        shown = tuple((r.key, r.severity, r.message, r.action, quiet(r), r.since) for r in rows)
+        shown = (self.content_region.width < NARROW,
+                 *((r.key, r.severity, r.message, r.action, quiet(r), r.since) for r in rows))
         if shown == self._shown:
             return
         self._shown = shown
@@ -55,14 +58,18 @@ class AlertsPanel(Static):
         if not rows:
             self.update(Text("no active alerts", style="dim"))
             return
+        narrow = 0 < self.content_region.width < NARROW
         table = Table.grid(padding=(0, 1), expand=True)
         table.add_column(no_wrap=True)  # severity
         table.add_column(ratio=1)  # name, run / message / action (wrapped, never cut)
         table.add_column(no_wrap=True, style="dim", justify="right")  # since
         for r in rows[:MAX_SHOWN]:
             dim = quiet(r)
-            sev = "CRIT" if r.severity == "critical" else "WARN"
-            since = f"since {fmt.timestamp(r.since)[11:]}" if r.since else ""
+            if narrow:  # every cell for the words: a mark for the severity, no clock
+                sev, since = ("✖" if r.severity == "critical" else "▲"), ""
+            else:
+                sev = "CRIT" if r.severity == "critical" else "WARN"
+                since = f"since {fmt.timestamp(r.since)[11:]}" if r.since else ""
             table.add_row(Text(sev, style="dim" if dim else severity_style(r.severity, pal)),
                           Text.assemble((r.name, "dim" if dim else "bold"), "  ", (r.run_id, "dim")), since)
             message = Text(r.message or "-", style="dim" if dim else "")
