@@ -93,18 +93,7 @@ def long_demo_job(child_env: dict[str, str], rollout_cmd: list[str], tmp_path: P
 @pytest.fixture
 def demo_job(child_env: dict[str, str], rollout_cmd: list[str], workspace: Path, tmp_path: Path):
     """A real `rollout demo` job process writing into the workspace; killed at the end."""
-    log = open(tmp_path / "demo.log", "wb")
-    proc = subprocess.Popen(
-        rollout_cmd + ["demo", "--items", "400", "--delay", "0.05", "--plain"],
-        env=child_env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
-        log.close()
+    yield from _demo_process(rollout_cmd, child_env, tmp_path, "--items", "400", "--delay", "0.05")
 
 
 async def test_lists_a_real_job_and_follows_its_state(demo_job, workspace: Path, tmp_path: Path) -> None:
