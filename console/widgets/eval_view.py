@@ -30,6 +30,12 @@ def status_counts_text(counts: dict[str, Any] | None) -> str:
     return " ".join(f"{k} {fmt.count(int(v))}" for k, v in sorted(counts.items(), key=lambda kv: -int(kv[1] or 0)))
 
 
+def k_of(row: dict[str, Any]) -> int | None:
+    """The largest k > 1 a checkpoint row has a ``pass@k`` for."""
+    ks = [int(key[5:]) for key in row if key.startswith("pass@") and key[5:].isdigit() and int(key[5:]) > 1]
+    return max(ks) if ks else None
+
+
 def best_of(rows: list[dict[str, Any]], metric: str = "pass@1") -> dict[str, Any] | None:
     scored = [r for r in rows if isinstance(r.get(metric), (int, float)) and r.get("status") in ("done", "skipped")]
     return max(scored, key=lambda r: (r[metric], -int(r.get("step") or 0))) if scored else None
@@ -117,8 +123,7 @@ class EvalView(Vertical):
         for gone in [k for k in self._cells if k not in keys]:
             table.remove_row(gone)
             del self._cells[gone]
-        k = max((int(str(key).split("@")[1]) for r in rows for key in r if str(key).startswith("pass@")
-                 and str(key).split("@")[1].isdigit() and int(str(key).split("@")[1]) > 1), default=None)
+        k = max((k_of(r) or 0 for r in rows), default=0) or None
         pts = [(int(r["step"]), float(r["pass@1"])) for r in rows
                if isinstance(r.get("pass@1"), (int, float)) and r.get("status") in ("done", "skipped")]
         pts_k = [(int(r["step"]), float(r[f"pass@{k}"])) for r in rows
@@ -130,8 +135,7 @@ class EvalView(Vertical):
 
     @staticmethod
     def _row(r: dict[str, Any], best: bool) -> tuple[Text, ...]:
-        k = max((int(key.split("@")[1]) for key in r if key.startswith("pass@") and key.split("@")[1].isdigit()
-                 and int(key.split("@")[1]) > 1), default=None)
+        k = k_of(r)
         status = str(r.get("status") or "-")
         style = {"done": "green", "skipped": "green", "incomplete": "yellow", "stopped": "yellow",
                  "running": "bold"}.get(status, "dim")
