@@ -71,12 +71,16 @@ def root(
 
 
 def _register() -> None:
-    from console.commands import agentless, config_cmd, demo, evaluate, monitor, process, runs, seed_aliases, serve
+    from console.commands import agentless, batch, config_cmd, demo, evaluate, monitor, process, runs, seed_aliases, serve
     from console.commands import report as report_cmd, select as select_cmd, swebench
     from console.commands import web
 
     for module in (runs, config_cmd, demo, agentless, seed_aliases, serve, process, evaluate, monitor, swebench,
+<<<<<<< HEAD
                    report_cmd, select_cmd, web):
+=======
+                   report_cmd, select_cmd, batch):
+>>>>>>> aec404260ff66b1ae446ae392d24c03c6f17d2e3
         module.register(app)
 
 

@@ -29,10 +29,12 @@ def run_in_foreground(
     title: str | None = None,
     plain: bool | None = None,
     hooks: Iterable[StateHook] = (),
+    run: RunDir | None = None,
 ) -> JobResult:
     """Run ``job`` with a run directory; show progress on stderr; return the result.
 
     Live view when stderr is a terminal (unless ``plain``), else one plain line per second.
+    ``run`` continues an existing run (a batch followed from a later process).
     RolloutError propagates (the CLI prints it as one line with its exit code).
     """
     err = cli.err
@@ -68,7 +70,7 @@ def run_in_foreground(
         result = run_job(
             kind, job, workspace=cli.workspace, argv=argv if argv is not None else sys.argv, config=cli.config,
             inputs=inputs, outputs=outputs, title=title, echo=echo, on_state=on_state, on_start=on_start,
-            hooks=hooks,
+            hooks=hooks, run=run,
         )
     finally:
         if live is not None:

@@ -560,6 +560,8 @@ def stale_alert(state: Mapping[str, Any], now: float | None = None, max_age_s: f
     for ``max_age_s`` (a job cannot notice its own silence)."""
     if state.get("status") not in ("running", "waiting", "serving", "paused", "stopping"):
         return None
+    if state.get("status") == "waiting" and state.get("waiting_on"):
+        return None  # a hosted batch: the remote service holds the work, no process beats here
     age = derived_metrics(state, None, now).get("heartbeat_age_s")
     if age is None or age <= max_age_s:
         return None

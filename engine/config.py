@@ -49,6 +49,10 @@ class Price(_Strict):
     output_per_1m: float | None = Field(default=None, ge=0)
     gpu_hour_usd: float | None = Field(default=None, ge=0)
     gpus: int = Field(default=1, ge=1)
+    #: hosted Batch API rates (default: half the rates above, the providers' usual batch discount)
+    batch_input_per_1m: float | None = Field(default=None, ge=0)
+    batch_cached_input_per_1m: float | None = Field(default=None, ge=0)
+    batch_output_per_1m: float | None = Field(default=None, ge=0)
 
 
 class AlertRule(_Strict):
@@ -277,6 +281,8 @@ refresh_interval = 1.0
 # input_per_1m = 0.15
 # cached_input_per_1m = 0.075
 # output_per_1m = 0.60
+# batch_input_per_1m = 0.075    # hosted Batch API rates ('rollout batch'); default: half the above
+# batch_output_per_1m = 0.30
 # ...or a GPU-hour price times GPUs for a self-hosted server.
 # [prices."Qwen/Qwen3-32B"]
 # gpu_hour_usd = 2.50

@@ -45,12 +45,13 @@ def _per_mtok(value: Any) -> float | None:
         return None
 
 
-def default_price(model: str | None) -> Price | None:
+def default_price(model: str | None, *, batch: bool = False) -> Price | None:
     """The list price of a well-known hosted model from genai-prices' bundled data, or None.
 
     ``model`` is a bare model name (``gpt-4o-mini``) or ``<provider>/<model>`` where the provider
     is one genai-prices knows (``openai/gpt-4o``). Other ``org/name`` models (``Qwen/Qwen3-32B``)
     are taken as self-hosted and get no default: their cost is GPU time, configured by the user.
+    ``batch``: the provider's Batch API price where genai-prices lists one (None when it does not).
     """
     if not model:
         return None
@@ -67,7 +68,13 @@ def default_price(model: str | None) -> Price | None:
             return None
     try:
         _provider, info = snapshot.find_provider_model(ref, None, provider_id, None)
-        mp = info.get_prices(datetime.now(tz=timezone.utc))
+        now = datetime.now(tz=timezone.utc)
+        mp = info.get_prices(now)
+        if batch:
+            batch_mp = info.get_prices(now, {"processing": "batch"})
+            if getattr(batch_mp, "__dict__", {}) == getattr(mp, "__dict__", {}):
+                return None  # no batch variant listed
+            mp = batch_mp
     except (LookupError, ValueError):
         return None
     prices = getattr(mp, "__dict__", {})
@@ -108,6 +115,40 @@ def resolve_price(model: str | None, prices: Mapping[str, Price] | None = None, 
         f"no price for model '{name}': cost is shown as unknown; add [prices.\"{name}\"] to the config "
         "(input_per_1m/output_per_1m, or gpu_hour_usd and gpus for a self-hosted server)",
     )
+
+
+#: the usual hosted Batch API price: half the online one (OpenAI, Anthropic, Google)
+BATCH_DISCOUNT = 0.5
+
+
+def _halved(value: float | None) -> float | None:
+    return None if value is None else value * BATCH_DISCOUNT
+
+
+def resolve_batch_price(model: str | None, prices: Mapping[str, Price] | None = None) -> PriceLookup:
+    """The hosted Batch API price of ``model``: the config's ``batch_*`` rates, else half its
+    configured online rates, else genai-prices' batch price, else half its list price.
+
+    ``source`` says where it came from (``config``/``genai-prices``); a GPU-hour price has no
+    batch meaning (a hosted batch bills tokens) and counts as unknown.
+    """
+    online = resolve_price(model, prices)
+    p = online.price
+    if p is None or (p.input_per_1m is None and p.output_per_1m is None):
+        name = model or "(no model)"
+        return PriceLookup(model, None, "unknown", online.warning or (
+            f"no token price for model '{name}': cost is shown as unknown; add input_per_1m/output_per_1m "
+            f"(or batch_input_per_1m/batch_output_per_1m) to [prices.\"{name}\"] in the config"))
+    if online.source == "genai-prices":
+        listed = default_price(model, batch=True)
+        if listed is not None:
+            return PriceLookup(model, listed, "genai-prices")
+    return PriceLookup(model, Price(
+        input_per_1m=p.batch_input_per_1m if p.batch_input_per_1m is not None else _halved(p.input_per_1m),
+        cached_input_per_1m=(p.batch_cached_input_per_1m if p.batch_cached_input_per_1m is not None
+                             else _halved(p.cached_input_per_1m)),
+        output_per_1m=p.batch_output_per_1m if p.batch_output_per_1m is not None else _halved(p.output_per_1m),
+    ), online.source)
 
 
 def token_cost_usd(price: Price, prompt: int, completion: int, cached: int = 0) -> float:

@@ -54,6 +54,9 @@ class JobOutcome:
     exit_code: int | None = None
     message: str | None = None
     figures: dict[str, Any] = field(default_factory=dict)
+    #: a final status other than the runner's choice: ``waiting`` (the job handed its work to a
+    #: remote service and exits; set :attr:`JobContext.waiting_on`) or ``cancelled``
+    status: str | None = None
 
 
 @dataclass
@@ -118,6 +121,9 @@ class JobContext:
         self.started = time.time()
         self.stop_event = asyncio.Event()
         self.stop_reason: str | None = None
+        #: where the work lives when it is not in this process (a hosted batch API's URL): a run
+        #: whose process is gone is then ``waiting`` on it, not ``lost`` (engine.runs)
+        self.waiting_on: str | None = None
         self.dirty = True
 
     # -- control -----------------------------------------------------------------------------
@@ -189,6 +195,14 @@ class JobContext:
             self.event("status", status=status)
             self.dirty = True
 
+    def wait_on(self, where: str | None) -> None:
+        """The run's work now lives on ``where`` (a remote service), or back here (None). Recorded
+        in run.json at once, so a kill -9 the next instant leaves a ``waiting`` run, not a lost one."""
+        if where != self.waiting_on:
+            self.waiting_on = where
+            self.run.update_run(waiting_on=where)
+            self.dirty = True
+
     def set_figures(self, **figures: Any) -> None:
         """Merge job-specific figures (latency, metrics, summaries) into state['figures']."""
         self.figures.update(figures)
@@ -238,7 +252,7 @@ class JobContext:
 
     # -- snapshot ----------------------------------------------------------------------------
     def snapshot(self, rate: dict[str, float | None], eta_s: float | None) -> dict[str, Any]:
-        return {
+        state = {
             "run_id": self.run.run_id,
             "kind": self.kind,
             "status": self.status,
@@ -257,6 +271,9 @@ class JobContext:
             "alerts": [a.to_dict() for a in self.alerts.values()],
             "figures": self.figures,
         }
+        if self.waiting_on:
+            state["waiting_on"] = self.waiting_on
+        return state
 
 
 def _safe_echo(echo: Callable[[str], None]) -> Callable[[str], None]:
@@ -379,17 +396,26 @@ def run_job(
     hooks: Iterable[StateHook] = (),
     state_interval: float = 0.5,
     install_signals: bool = True,
+    run: RunDir | None = None,
 ) -> JobResult:
     """Run ``job`` to completion inside a new run directory and return how it ended.
 
     ``hooks`` run on every state write; the caller hands in the alert hooks
     (``engine.alerts.state_hooks(config)``): this module knows nothing of alert rules.
+    ``run`` continues an existing run instead (a job whose work outlives its processes, such as
+    a hosted batch picked up later by run id): run.json then names this process.
 
     Raises :class:`RolloutError` (after the run directory is finalised) when the job raised one,
     so the caller prints its one line and exits with its code. Any other exception is recorded
     with its traceback in ``error.log`` in the run directory and re-raised as a RolloutError.
     """
-    run = create_run(workspace, kind, argv if argv is not None else sys.argv, inputs=inputs, outputs=outputs, title=title)
+    if run is None:
+        run = create_run(workspace, kind, argv if argv is not None else sys.argv, inputs=inputs, outputs=outputs,
+                         title=title)
+    else:
+        import socket
+
+        run.update_run(pid=os.getpid(), host=socket.gethostname(), finished=None, status="starting")
     if on_start is not None:
         on_start(run)
     return asyncio.run(
@@ -450,10 +476,15 @@ async def _run_async(
     outcome = outcome or JobOutcome()
     if outcome.figures:
         ctx.figures.update(outcome.figures)
-    if status == "done" and ctx.stopping:
+    if status == "done" and outcome.status:
+        status = outcome.status
+    elif status == "done" and ctx.stopping:
         status = "cancelled"
-    ctx.set_in_flight(0)
-    if status == "cancelled":
+    if status != "waiting":  # a waiting run's requests are still in flight on the remote side
+        ctx.set_in_flight(0)
+    if outcome.status and status == outcome.status and outcome.exit_code is not None:
+        exit_code = outcome.exit_code
+    elif status == "cancelled":
         exit_code = int(ExitCode.INTERRUPTED)
     elif isinstance(error, RolloutError):
         exit_code = error.exit_code
@@ -474,7 +505,7 @@ async def _run_async(
     ctx.dirty = True
     runner.flush(force=True)
     ctx.event("finish", status=status, exit_code=exit_code, message=message, counters=dict(ctx.counters))
-    run.update_run(status=status, finished=time.time(), exit_code=exit_code)
+    run.update_run(status=status, finished=None if status == "waiting" else time.time(), exit_code=exit_code)
     if error is not None:
         raise RolloutError(message or str(error), exit_code) from error
     return JobResult(run=run, status=status, exit_code=exit_code, message=message, state=runner.state)

@@ -209,12 +209,16 @@ class RunDir:
         """The status a viewer should show: ``lost`` for a job that died without a word.
 
         On this host a gone pid is proof enough; a run on another host is lost when its
-        heartbeat is stale (its pid cannot be checked from here).
+        heartbeat is stale (its pid cannot be checked from here). A run whose work lives on a
+        remote service (state ``waiting_on``, e.g. a hosted batch) is ``waiting`` without a process.
         """
         state = self.read_state()
         run = self.read_run()
         status = state.get("status") or run.get("status") or "starting"
-        if status in ACTIVE_STATUSES:
+        if status in ACTIVE_STATUSES and (state.get("waiting_on") or run.get("waiting_on")):
+            if status != "waiting" and not pid_alive(run.get("pid") or state.get("pid"), run.get("host"), run.get("started")):
+                return "waiting"  # its follower died; the remote side still holds the work
+        elif status in ACTIVE_STATUSES:
             host = run.get("host")
             if host and host != socket.gethostname():
                 heartbeat = float(state.get("heartbeat") or run.get("started") or 0)
@@ -243,6 +247,7 @@ class RunDir:
             alerts=list(state.get("alerts") or []),
             title=run.get("title"),
             heartbeat=state.get("heartbeat") if isinstance(state.get("heartbeat"), (int, float)) else None,
+            waiting_on=state.get("waiting_on") or run.get("waiting_on"),
         )
 
 
@@ -266,6 +271,8 @@ class RunSummary:
     title: str | None = None
     #: when the job last rewrote its state (viewers tell a silent job: ``stale``)
     heartbeat: float | None = None
+    #: the remote service holding the run's work (a hosted batch): no local heartbeat expected
+    waiting_on: str | None = None
 
     @property
     def progress(self) -> float | None:
@@ -421,6 +428,10 @@ def signal_run(run: RunDir, now: bool = False) -> int:
     if host and host != socket.gethostname():
         raise InputError(f"run {run.run_id} runs on {host}: stop it there (rollout stop {run.run_id})")
     if status not in ACTIVE_STATUSES or not pid_alive(pid, host, started):
+        waiting_on = run.read_state().get("waiting_on") or info.get("waiting_on")
+        if status == "waiting" and waiting_on:
+            raise InputError(f"run {run.run_id} is waiting on {waiting_on} with no local process: "
+                             f"'rollout batch cancel {run.run_id}' cancels the remote work")
         raise InputError(f"run {run.run_id} is not running (status {status}): nothing to stop")
     try:
         os.kill(int(pid), _signal.SIGTERM)

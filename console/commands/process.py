@@ -84,6 +84,14 @@ def process_cmd(
                                      rich_help_panel="Serve and process"),
     server_args: Optional[List[str]] = typer.Argument(None, hidden=True, metavar="[-- SERVER ARGS]",
                                                       help="--serve: arguments after -- go to the server verbatim."),
+    via: str = typer.Option("online", "--via", help="online (each request sent now) or batch (a hosted Batch API: "
+                            "submit, wait, fetch; half the price). See 'rollout batch --help'.", rich_help_panel="Via batch"),
+    split_lines: int = typer.Option(50_000, "--split-lines", min=1, help="--via batch: at most N requests per part.",
+                                    rich_help_panel="Via batch"),
+    split_bytes: str = typer.Option("200MB", "--split-bytes", help="--via batch: at most this size per part.",
+                                    rich_help_panel="Via batch"),
+    poll_interval: float = typer.Option(5.0, "--poll-interval", min=0.01, help="--via batch: first poll pause (s).",
+                                        rich_help_panel="Via batch"),
 ) -> None:
     """Send every request of an OpenAI Batch file to an endpoint: streamed, resumable, exactly once per custom_id.
 
@@ -94,6 +102,17 @@ def process_cmd(
     Exit codes: 0 all answered, 1 some failed, 2 bad input or flag, 3 endpoint unreachable or server failed to start, 130 stopped.
     """
     cli: CliState = ctx.obj
+    if via not in ("online", "batch"):
+        raise InputError(f"--via {via!r}: choose online or batch")
+    if via == "batch":
+        if serve:
+            raise InputError("--via batch sends the file to a hosted Batch API: drop --serve (or --via batch)")
+        from console.commands.batch import process_via_batch
+
+        raise typer.Exit(process_via_batch(
+            cli, input=input, output=output, errors=errors, url=url, endpoint=endpoint, api_key_env=api_key_env,
+            api_key_file=api_key_file, allow_duplicates=allow_duplicates, plain=plain, split_lines=split_lines,
+            split_bytes=split_bytes, poll_interval=poll_interval))
     if transport not in TRANSPORTS:
         raise InputError(f"--transport {transport!r}: choose one of {', '.join(TRANSPORTS)}")
     extra = list(server_args or [])

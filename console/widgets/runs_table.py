@@ -74,7 +74,7 @@ SORTS: tuple[tuple[str, Callable[[RunSummary], object], bool], ...] = (
 
 def display_status(summary: RunSummary, now: float | None = None) -> str:
     """What the table calls a run: its status, or ``stale`` for a live run that stopped reporting."""
-    if summary.status in ACTIVE_STATUSES and summary.heartbeat is not None:
+    if summary.status in ACTIVE_STATUSES and summary.heartbeat is not None and not summary.waiting_on:
         if (now if now is not None else time.time()) - summary.heartbeat > STALE_AFTER_S:
             return "stale"
     return summary.status
