@@ -76,11 +76,7 @@ def _register() -> None:
     from console.commands import web
 
     for module in (runs, config_cmd, demo, agentless, seed_aliases, serve, process, evaluate, monitor, swebench,
-<<<<<<< HEAD
-                   report_cmd, select_cmd, web):
-=======
-                   report_cmd, select_cmd, batch):
->>>>>>> aec404260ff66b1ae446ae392d24c03c6f17d2e3
+                   report_cmd, select_cmd, batch, web):
         module.register(app)
 
 
