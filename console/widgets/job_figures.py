@@ -33,7 +33,7 @@ SWEBENCH_KEYS = frozenset({"monitor_line", "instances_done", "instances_total", 
                            "success_rate_n", "overall_mean", "brs_mean", "overfit_gap", "errors", "crashes",
                            "cost_so_far_usd", "cost_per_instance_usd", "eta_s", "harness_run_id", "logs_dir", "running",
                            "stalled", "resumed", "last_error", "errors_list", "harness_pid", "harness_log", "summary",
-                           "harness_exit"})
+                           "harness_exit", "harness_stalled"})
 #: mean overfit gap above this shows in the error colour (the seed's overfit_gap_high threshold)
 OVERFIT_GAP_BAD = 0.15
 #: error rate above this shows in the error colour (the default alert rule's threshold)
@@ -150,6 +150,8 @@ def swebench_view(state: dict[str, Any], figures: dict[str, Any]) -> RenderableT
     stalled = figures.get("stalled") or []
     if stalled:
         parts.append(Text(f"stalled: {', '.join(map(str, stalled[:5]))}{' …' if len(stalled) > 5 else ''}", style="yellow"))
+    if figures.get("harness_stalled"):
+        parts.append(Text("harness silent: no output and no instance running (see its harness.log)", style="yellow"))
     if figures.get("last_error"):
         parts.append(Text(f"last error: {figures['last_error']}", style="red"))
     return Group(*parts)

@@ -21,6 +21,13 @@ METRICS = (("overall", "Overall"), ("brs", "BRS"), ("hfs", "HFS"), ("tss", "TSS"
            ("cost_usd", "Cost per instance ($)"), ("time_s", "Time per instance (s)"))
 
 
+#: the phase figures a criteria file may name
+PHASE_FIGURES = ("instances", "scored", "errors", "infra_errors", "error_rate", "success_rate", "success_rate_ci95_low",
+                 "success_rate_ci95_high", "resolved", "resolved_rate", "overall_mean", "overall_median",
+                 "overall_ci95_low", "overall_ci95_high", "brs_mean", "hfs_mean", "tss_mean", "public_pass_rate_mean",
+                 "overfit_gap_mean", "cost_per_instance", "cost_total", "time_per_instance")
+
+
 def _value(s: InstanceScore, key: str) -> float | None:
     return s.time_s if key == "time_s" else getattr(s, key)
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 
 from engine.config import Config
-from engine.report.build import Report, phase_report
+from engine.errors import InputError
+from engine.report.build import PHASE_FIGURES, Report, phase_report
 from engine.report.criteria import load_criteria, seed004_path
 from engine.report.options import ReportOptions
 from engine.report.sources import inputs_from_ref, score_phase
@@ -30,6 +31,11 @@ def build_report(options: ReportOptions, config: Config, workspace: Path) -> Rep
     if options.criteria is not None:
         path = seed004_path() if str(options.criteria) in ("seed004", "seed-004") else options.criteria
         criteria = load_criteria(path)
+        for ph in criteria.phase:
+            unknown = [f for f in ph.criteria if f not in PHASE_FIGURES]
+            if unknown:
+                raise InputError(f"{path}: phase {ph.name}: unknown figure {unknown[0]!r} "
+                                 f"(figures: {', '.join(PHASE_FIGURES)}): fix the criteria file")
     datasets: dict[tuple[str, str], dict[str, EvalInstance]] = {}
     phases = []
     for ref in options.runs:

@@ -34,7 +34,8 @@ def write_plots(report: Report, out_dir: Path) -> list[Path]:
         fig, axes = plt.subplots(2, 3, figsize=(12, 6.5))
         for ax, key in zip(axes.flat, HIST_KEYS):
             values = [getattr(s, key) for s in counted if getattr(s, key) is not None]
-            rng = (-1.0, 1.0) if key == "overfit_gap" else ((0.0, 1.0) if key != "cost_usd" else None)
+            top = max(values, default=0.0)
+            rng = (-1.0, 1.0) if key == "overfit_gap" else ((0.0, 1.0) if key != "cost_usd" else (0.0, top * 1.1 or 1.0))
             ax.hist(values, bins=10, range=rng, color="#4c72b0", edgecolor="white")
             ax.set_title(f"{labels[key]} (n={len(values)})")
             ax.set_ylabel("instances")

@@ -42,6 +42,8 @@ class PhaseInputs:
     rollout_runs: list[str] = field(default_factory=list)
     #: failures the eval job recorded (instances the harness never logged)
     failures: dict[str, Failure] = field(default_factory=dict)
+    #: the instances of the phase when the log folder may hold others (an eval run's --instance-ids)
+    only: set[str] | None = None
 
 
 def inputs_from_ref(ref: str, workspace: Path, *, dataset: str | None = None, split: str | None = None,
@@ -62,11 +64,11 @@ def inputs_from_ref(ref: str, workspace: Path, *, dataset: str | None = None, sp
         raise InputError(f"run {run.run_id} is a {info.get('kind')!r} run, not 'rollout eval swebench': "
                          "pass an eval run or a logs/run_evaluation/<run_id> folder")
     return PhaseInputs(
-        name=str(info.get("title") or inp.get("harness_run_id") or run.run_id),
+        name=str(inp.get("harness_run_id") or run.run_id),
         logs_dir=Path(inp["logs_dir"]), dataset=dataset or inp.get("dataset"), split=split or inp.get("split") or "test",
         predictions=predictions or (Path(inp["predictions"]) if inp.get("predictions") else None),
         repro=list(repro or inp.get("repro") or []), rollout_runs=list(rollout_runs or inp.get("rollout_runs") or []),
-        failures=_recorded_failures(run),
+        failures=_recorded_failures(run), only=set(inp["instance_ids"]) if inp.get("instance_ids") else None,
     )
 
 
@@ -154,6 +156,8 @@ def score_phase(inputs: PhaseInputs, settings: ScorecardSettings, workspace: Pat
         empty = set(preds.empty)
         for iid in empty:
             seen.setdefault(iid, (None, None, None))
+    if inputs.only is not None:
+        seen = {k: v for k, v in seen.items() if k in inputs.only}
     out = []
     unknown = [i for i in seen if i not in instances]
     if unknown:

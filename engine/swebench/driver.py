@@ -112,6 +112,9 @@ class _Eval:
         self.last_error: str | None = None
         self.errors: list[dict[str, str]] = []
         self.stall_reminded: dict[str, float] = {}
+        self.harness_size = -1
+        self.harness_grew = time.monotonic()
+        self.harness_stalled = False
 
     # -- scoring -------------------------------------------------------------------------------
     def _score(self, iid: str, *, report: Any = None, failure: Failure | None = None, empty: bool = False,
@@ -138,7 +141,8 @@ class _Eval:
         figs = live_figures(self.scores.values(), total=self.plan.total, eta_s=self._eta())
         figs.update(harness_run_id=self.plan.harness_run_id, logs_dir=str(self.plan.logs_dir),
                     running=self.follower.count("running"), stalled=[i.instance_id for i in self.follower.stalled],
-                    resumed=len(self.plan.already_graded), last_error=self.last_error, errors_list=self.errors[-20:])
+                    resumed=len(self.plan.already_graded), last_error=self.last_error, errors_list=self.errors[-20:],
+                    harness_stalled=self.harness_stalled)
         self.ctx.set_figures(**figs)
         if figs.get("cost_so_far_usd") is not None:
             per = figs["cost_per_instance_usd"] or 0.0
@@ -194,6 +198,24 @@ class _Eval:
                 self.ctx.event("instance_stalled", instance_id=inst.instance_id,
                                idle_s=round(now - (inst.grew_at or now), 1), log=inst.log_path)
 
+    def watch_harness(self, harness: HarnessProcess) -> None:
+        """Flag a harness that prints nothing while no instance runs (stuck loading the dataset,
+        pulling or building an image before any instance folder exists)."""
+        now = time.monotonic()
+        size = harness.log_size()
+        if size != self.harness_size:
+            self.harness_size, self.harness_grew = size, now
+            if self.harness_stalled:
+                self.harness_stalled = False
+                self.ctx.event("harness_unstalled")
+            return
+        busy = self.follower.count("running")
+        if not busy and not self.harness_stalled and now - self.harness_grew >= self.plan.options.stall_after:
+            self.harness_stalled = True
+            self.ctx.warn(f"the harness has printed nothing for {now - self.harness_grew:.0f}s and no instance is "
+                          f"running: see {harness.log} (it may be stuck on the dataset or an image)")
+            self.ctx.event("harness_stalled", idle_s=round(now - self.harness_grew, 1), log=str(harness.log))
+
     # -- the run -------------------------------------------------------------------------------
     async def run(self) -> JobOutcome:
         plan, ctx = self.plan, self.ctx
@@ -229,6 +251,7 @@ class _Eval:
             for ch in self.follower.poll():
                 self.on_change(ch)
             self.remind_stalled()
+            self.watch_harness(harness)
             self.publish()
             if rc is not None:
                 break

@@ -65,6 +65,12 @@ class HarnessProcess:
                 time.sleep(0.1)
         return self.proc.poll()
 
+    def log_size(self) -> int:
+        try:
+            return self.log.stat().st_size
+        except OSError:
+            return -1
+
     def tail(self, max_bytes: int = 8192) -> str:
         try:
             with open(self.log, "rb") as fh:

@@ -44,24 +44,29 @@ class _Options(BaseModel):
         raise NotImplementedError
 
 
-class SwebenchEvalOptions(_Options):
-    """``rollout eval swebench``: the official harness on a predictions file, followed live."""
+class _HarnessOptions(_Options):
+    """What every harness-driving job takes."""
 
     _trailing = ("harness_args",)
 
-    predictions: Path = Field(description="Predictions JSONL/JSON (instance_id, model_name_or_path, model_patch).")
     dataset: str = Field(default=DEFAULT_DATASET, description="Dataset name or local parquet/JSON/JSONL the harness grades against.")
     split: str = Field(default="test", description="Dataset split.")
-    run_id: str | None = Field(default=None, description="Harness run id (default: this run's id). Same id = resume: graded instances are skipped.")
     max_workers: int = Field(default=4, ge=1, description="Instances evaluated at once (harness --max_workers).")
-    timeout: int = Field(default=1800, ge=1, description="Seconds per instance's tests (harness --timeout).")
-    instance_ids: list[str] = Field(default_factory=list, description="Only these instances (default: every prediction).")
-    work_dir: Path = Field(default=Path("."), description="Folder where the harness writes logs/run_evaluation/ and its summary.")
+    instance_ids: list[str] = Field(default_factory=list, description="Only these instances (default: all).")
+    work_dir: Path = Field(default=Path("."), description="Folder where the harness writes logs/run_evaluation/ (and its summary).")
     stall_after: float = Field(default=900.0, gt=0, description="Flag an instance whose logs have not grown for this many seconds.")
-    repro: list[str] = Field(default_factory=list, description="Repro results (eval repro run or repro.jsonl) for BRS.")
-    rollout_runs: list[str] = Field(default_factory=list, description="Processing runs / response files behind the predictions, for cost and time per instance.")
     harness_python: str | None = Field(default=None, description="Python interpreter that runs the harness (default: this one; env ROLLOUT_SWEBENCH_PYTHON).")
     harness_args: list[str] = Field(default_factory=list, description="Extra arguments passed to the harness as they are (after --).")
+
+
+class SwebenchEvalOptions(_HarnessOptions):
+    """``rollout eval swebench``: the official harness on a predictions file, followed live."""
+
+    predictions: Path = Field(description="Predictions JSONL/JSON (instance_id, model_name_or_path, model_patch).")
+    run_id: str | None = Field(default=None, description="Harness run id (default: a new swebench-<time>-<hex>). Same id = resume: graded instances are skipped.")
+    timeout: int = Field(default=1800, ge=1, description="Seconds per instance's tests (harness --timeout).")
+    repro: list[str] = Field(default_factory=list, description="Repro results (eval repro run or repro.jsonl) for BRS.")
+    rollout_runs: list[str] = Field(default_factory=list, description="Processing runs / response files behind the predictions, for cost and time per instance.")
 
     def _command(self) -> list[str]:
         return ["rollout", "eval", "swebench"]
@@ -74,24 +79,14 @@ class SwebenchEvalOptions(_Options):
                 "instance_ids": self.instance_ids}
 
 
-class ReproOptions(_Options):
+class ReproOptions(_HarnessOptions):
     """``rollout eval repro``: stage 3's reproduction tests before and after each patch, in the harness."""
-
-    _trailing = ("harness_args",)
 
     tests: Path = Field(description="Reproduction tests: predictions-format file whose model_patch adds reproduce_bug.py (stage 3 test writer).")
     predictions: Path = Field(description="The model's predictions (the patches the tests are run after).")
-    dataset: str = Field(default=DEFAULT_DATASET, description="Dataset name or local parquet/JSON/JSONL.")
-    split: str = Field(default="test", description="Dataset split.")
-    run_id: str | None = Field(default=None, description="Harness run id prefix (default: this run's id); -before/-after are added.")
-    max_workers: int = Field(default=4, ge=1, description="Instances run at once.")
+    run_id: str | None = Field(default=None, description="Harness run id prefix (default: a new repro-<time>-<hex>); -before/-after are added.")
     timeout: int = Field(default=300, ge=1, description="Seconds for one reproduction test run.")
-    instance_ids: list[str] = Field(default_factory=list, description="Only these instances.")
-    work_dir: Path = Field(default=Path("."), description="Folder where the harness writes logs/run_evaluation/.")
-    stall_after: float = Field(default=900.0, gt=0, description="Flag an instance whose logs have not grown for this many seconds.")
-    output: Path | None = Field(default=None, description="Where the repro results go (default: <run folder>/repro.jsonl).")
-    harness_python: str | None = Field(default=None, description="Python interpreter that runs the harness (default: this one; env ROLLOUT_SWEBENCH_PYTHON).")
-    harness_args: list[str] = Field(default_factory=list, description="Extra harness arguments (after --).")
+    output: Path | None = Field(default=None, description="Where the repro results go (default: <work dir>/logs/rollout-repro/<id>/repro.jsonl).")
 
     def _command(self) -> list[str]:
         return ["rollout", "eval", "repro"]

@@ -80,3 +80,14 @@ def test_the_four_seed_alerts_from_real_runs(tmp_path: Path, workspace: Path, ro
         assert raised[name]["action"] == actions[name] and raised[name]["action"]
     assert raised["infrastructure_failure"]["value"] == 2
     assert "alert [critical] infrastructure_failure" in r.stderr
+
+    # 3. the eval run is a phase for `rollout report`: dataset, logs and rollout runs come from its run.json
+    r = subprocess.run(rollout_cmd + ["--config", str(config), "report", "--runs", run.name, "--criteria", "seed004",
+                                      "--phase", "phase-3", "--format", "json"], env=child_env, capture_output=True, text=True, timeout=180,
+                       cwd=tmp_path)
+    assert r.returncode == 1, r.stderr  # seed 004's phase-3 (50 planned) fails
+    [phase] = json.loads(r.stdout)["phases"]
+    assert phase["phase"]["name"] == "phase-3" and phase["figures"]["infra_errors"] == 2
+    assert phase["figures"]["cost_per_instance"] == pytest.approx(45.0)
+    failed = {c["figure"] for c in phase["criteria"] if c["passed"] is False}
+    assert {"success_rate", "overfit_gap_mean", "cost_per_instance"} <= failed

@@ -127,3 +127,20 @@ def test_report_errors_are_one_line(tmp_path: Path, workspace: Path, rollout_cmd
     out = _run(rollout_cmd + ["report", "--runs", str(logs), "--dataset", str(LITE_DEV), "--criteria", str(bad)],
                child_env, tmp_path)
     assert out.returncode == 2 and str(bad) in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_criteria_name_known_figures_and_seed_table_loads(tmp_path: Path, workspace: Path, rollout_cmd: list[str],
+                                                          child_env: dict[str, str]) -> None:
+    from engine.report.build import PHASE_FIGURES
+    from engine.report.criteria import load_criteria, seed004_path
+
+    seed = load_criteria(seed004_path())
+    assert [p.instances for p in seed.phase] == [4, 10, 50, 100, 300]
+    assert all(f in PHASE_FIGURES for p in seed.phase for f in p.criteria)
+    logs = tmp_path / "logs"
+    _phase(logs, LITE_DEV, [(sorted(instances(LITE_DEV))[0], "all")])
+    bad = tmp_path / "typo.toml"
+    bad.write_text('[[phase]]\nname = "x"\ninstances = 4\n[phase.criteria]\nsucess_rate = ">= 0.5"\n')
+    out = _run(rollout_cmd + ["report", "--runs", str(logs), "--dataset", str(LITE_DEV), "--criteria", str(bad)],
+               child_env, tmp_path)
+    assert out.returncode == 2 and "unknown figure 'sucess_rate'" in out.stderr
