@@ -24,7 +24,7 @@ from engine.monitor import thresholds
 #: samples kept for the sparklines (~1 per second from the sampler)
 HISTORY = 60
 #: the panel's figures are redrawn at most this often (seconds); every sample still joins the history
-REDRAW_S = 3.0
+REDRAW_S = 5.0
 def level(figure: str, value: float | None) -> str:
     """``ok``, ``warn`` or ``crit`` for a figure's value: engine.monitor's one threshold table."""
     return thresholds.level(figure, value)
