@@ -67,6 +67,9 @@ def run_in_foreground(
         else:
             cli.echo_err(line)
 
+    from engine.alerts import state_hooks  # the job's alert rules (engine.jobs knows none)
+
+    hooks = [*hooks, *state_hooks(cli.config)]
     if live is not None:
         live.start()
     try:

@@ -1,8 +1,8 @@
 """What the console adds to the app for driving jobs: the launch key and palette entries, Enter on a
 run (its run view), the log view, and reaping the job processes it started.
 
-Kept out of console/app.py (shared with the views): the app mixes :class:`JobActions` in and adds
-:data:`JOB_BINDINGS` to its bindings.
+Kept out of console/app.py (shared with the views): the app mixes :class:`JobActions` in; the keys
+(``n``, ``l``) are the ``app.launch`` / ``app.logs`` entries of the action registry (console/actions.py).
 """
 
 from __future__ import annotations
@@ -10,15 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from textual.binding import Binding
-from textual.widgets import DataTable
-
 from engine.launcher import Launched
 
-JOB_BINDINGS = [
-    Binding("n", "launch", "Launch", id="app.launch"),
-    Binding("l", "logs", "Logs", id="app.logs"),
-]
 #: seconds between reaping finished job processes (so none is left a zombie while the console runs)
 REAP_EVERY_S = 2.0
 
@@ -42,15 +35,27 @@ class JobActions:
         return cfg
 
     # -- launch -------------------------------------------------------------------------------
+    def refused_read_only(self, what: str) -> bool:
+        """True (and says so) when the console was opened with --read-only."""
+        if getattr(self, "read_only", False):
+            app: Any = self
+            app.notify(f"read-only console: {what} is disabled (started with --read-only)", severity="warning")
+            return True
+        return False
+
     def action_launch(self) -> None:
         from console.screens.launch import LaunchScreen
 
+        if self.refused_read_only("launch"):
+            return
         if not isinstance(getattr(self, "screen", None), LaunchScreen):
             self.open_launch(None, None)
 
     def open_launch(self, job: str | None, given: dict[str, Any] | None) -> None:
         from console.screens.launch import LaunchScreen
 
+        if self.refused_read_only("launch"):
+            return
         app: Any = self
         app.push_screen(LaunchScreen(self.workspace, self.job_config, job=job, given=given), self._after_launch)
 
@@ -102,12 +107,6 @@ class JobActions:
         table.move_cursor(row=row)
 
     # -- run view and logs --------------------------------------------------------------------
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        from console.widgets.runs_table import RunsTable
-
-        if isinstance(event.data_table, RunsTable) and event.row_key.value:
-            self.open_run_view(str(event.row_key.value))
-
     def open_run_view(self, run_id: str) -> None:
         from console.screens.run_view import RunViewScreen
 

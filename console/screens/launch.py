@@ -305,6 +305,8 @@ class LaunchCommands(Provider):
 
     def _entries(self) -> Iterable[tuple[str, str, Any]]:
         app = self.app
+        if getattr(app, "read_only", False):
+            return  # a --read-only console launches nothing
         workspace = getattr(app, "workspace", None)
         for spec in jobs():
             yield f"Launch {spec.name}", f"{spec.title} ({spec.command})", partial(_open_launch, app, spec.name, None)

@@ -10,10 +10,10 @@ import asyncio
 from pathlib import Path
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Log, TabbedContent, TabPane
 
+from console.actions import bindings
 from console.event_text import line_sentence
 from engine.logtail import FileFollower
 from engine.recent import load_recent
@@ -26,11 +26,7 @@ SOURCES = (("events.jsonl", "events"), ("server.log", "server"), ("error.log", "
 
 
 class LogsScreen(Screen[None]):
-    BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back", id="logs.back"),
-        Binding("q", "app.pop_screen", "Back", show=False, id="logs.quit"),
-        Binding("G", "follow", "Follow", id="logs.follow"),
-    ]
+    BINDINGS = bindings("logs")
 
     DEFAULT_CSS = """
     LogsScreen Log { height: 1fr; }

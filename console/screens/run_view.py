@@ -21,12 +21,12 @@ from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from console import format as fmt
+from console.actions import BY_ID, bindings
 from console.screens.confirm import ConfirmScreen
 from console.screens.launching import LaunchWatch, launch
 from engine.errors import RolloutError
@@ -94,18 +94,12 @@ def _flat(figures: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
     return rows
 
 
+#: the run view's actions that change something outside the console (from the registry)
+_MUTATING = {BY_ID[i].action.split("(")[0] for i in ("run.stop", "run.rerun", "run.retry", "run.edit")}
+
+
 class RunViewScreen(Screen[None]):
-    BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back", id="run.back"),
-        Binding("s", "stop(False)", "Stop", id="run.stop"),
-        Binding("S", "stop(True)", "Stop now", id="run.stop_now"),
-        Binding("r", "rerun", "Rerun", id="run.rerun"),
-        Binding("f", "retry", "Retry failures", id="run.retry"),
-        Binding("o", "open_output", "Open output", id="run.open_output"),
-        Binding("e", "open_dir", "Open run dir", id="run.open_dir"),
-        Binding("y", "copy_command", "Copy command", id="run.copy"),
-        Binding("p", "edit", "Edit in form", id="run.edit"),
-    ]
+    BINDINGS = bindings("run")
 
     DEFAULT_CSS = """
     RunViewScreen #run-view { height: 1fr; padding: 0 1; }
@@ -138,6 +132,12 @@ class RunViewScreen(Screen[None]):
             yield Static("", id="run-outputs", classes="section")
         yield Static("", id="run-status-line", markup=False)
         yield Footer()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Actions that change something (stop, rerun, retry, edit) are greyed in a --read-only console."""
+        if getattr(self.app, "read_only", False) and action in _MUTATING:
+            return None
+        return True
 
     def on_mount(self) -> None:
         self.set_interval(POLL_EVERY_S, self.poll, name="run-view-poll")

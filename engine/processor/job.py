@@ -13,6 +13,7 @@ leaves unanswered ids unwritten; the next run with the same output re-sends them
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import datetime as _dt
 import heapq
@@ -138,6 +139,8 @@ class _Processor:
         # line ids: a random run prefix + a counter (unique without a urandom call per line)
         self._id_prefix = f"batch_req_{uuid.uuid4().hex[:16]}"
         self._id_counter = 0
+        #: failed items by reason (timeout, http_500...): the console's process view lists them
+        self.failure_reasons: collections.Counter[str] = collections.Counter()
         self.finished = 0  # ok + failed + cached in this run
         self.instances = InstanceCounter()
         self.queue: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue(maxsize=options.concurrency * QUEUE_PER_WORKER)
@@ -158,6 +161,7 @@ class _Processor:
                            "error": None})
 
     def write_failure(self, custom_id: str, failure: retry.Failure, attempts: int, reply: Reply | None) -> None:
+        self.failure_reasons[str(failure.reason)] += 1
         response = None
         if reply is not None:
             try:
@@ -347,7 +351,8 @@ class _Processor:
     def update_figures(self) -> None:
         figs = self.stats.figures()
         figs.update(endpoint=self.endpoint.fixed or self.endpoint.base, transport=self.transport.name,
-                    concurrency=self.opt.concurrency, stragglers=self.stragglers())
+                    concurrency=self.opt.concurrency, stragglers=self.stragglers(),
+                    failures_by_reason=dict(self.failure_reasons))
         cost = self.meter.summary(self.finished, self.to_send, self.instances.count)
         self.ctx.set_cost(cost.pop("cost_usd"), cost.pop("cost_projected_usd"))
         figs.update(cost)
