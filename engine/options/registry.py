@@ -46,6 +46,8 @@ JOB_MODELS: tuple[str, ...] = (
     "engine.options.serve:ServeJob",
     "engine.options.serve:RouterJob",
     "engine.options.evaluate:CheckpointEvalJob",
+    "engine.options.swebench:SwebenchEvalJob",
+    "engine.options.swebench:ReproJob",
     "engine.options.demo:DemoJob",
 )
 
