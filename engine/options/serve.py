@@ -147,7 +147,7 @@ class RouterJob(_Launcher):
     title: ClassVar[str] = "Launch sglang-router in front of several workers"
     cli_path: ClassVar[tuple[str, ...]] = ("serve", "router")
     kind: ClassVar[str] = "serve"
-    field_order: ClassVar[tuple[str, ...]] = ("worker_urls", "policy", "host", "port")
+    field_order: ClassVar[tuple[str, ...]] = ("worker_urls", "worker_file", "policy", "host", "port")
 
     worker_urls: list[str] = option(..., "--worker-urls", default_factory=list, nargs_plus=True,
                                     placeholder="http://h1:30000 http://h2:30000",

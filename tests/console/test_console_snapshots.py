@@ -1,5 +1,5 @@
 """Snapshot tests (pytest-textual-snapshot): the dashboard, the eval and server views in the detail
-pane, and the alerts view, at 80x24 and 160x48, dark and light, on deterministic fixture run dirs.
+pane, the alerts view, the run view and a launch form, at 80x24 and 160x48, dark and light, on deterministic fixture run dirs.
 
 The fixture runs are written by hand with fixed ids, times and figures; live ones belong to another
 host (so no local pid or host name shows) with a fresh heartbeat; times are shown in UTC. Update
@@ -162,3 +162,38 @@ def test_server_view(snap_compare, utc, size, theme) -> None:
 def test_alerts_view(snap_compare, utc, size, theme) -> None:
     app = make(f"alerts-{_id(size, theme)}", theme)
     assert snap_compare(app, terminal_size=size, run_before=settle(None, ("a",)))
+
+
+def open_run_view(select: str):
+    """The run view (Enter on a run): wait for its first read of the run dir."""
+    async def run_before(pilot) -> None:
+        await settle(select)(pilot)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: getattr(pilot.app.screen, "polls", 0) >= 1, what="the run view's poll")
+        await pilot.pause(0.3)
+
+    return run_before
+
+
+def open_launch_form(job: str):
+    """The launch form of one job, as the palette's "Launch <job>" opens it."""
+    async def run_before(pilot) -> None:
+        await settle()(pilot)
+        pilot.app.open_launch(job, None)
+        await pilot.pause(0.5)
+        for _ in range(3):
+            await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize(("size", "theme"), CASES, ids=[_id(*c) for c in CASES])
+def test_run_view(snap_compare, utc, size, theme) -> None:
+    app = make(f"runview-{_id(size, theme)}", theme)
+    assert snap_compare(app, terminal_size=size, run_before=open_run_view("process-20261201-082000-c0de"))
+
+
+@pytest.mark.parametrize(("size", "theme"), CASES, ids=[_id(*c) for c in CASES])
+def test_launch_form(snap_compare, utc, size, theme) -> None:
+    app = make(f"launch-{_id(size, theme)}", theme)
+    assert snap_compare(app, terminal_size=size, run_before=open_launch_form("demo"))
