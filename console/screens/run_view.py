@@ -30,9 +30,7 @@ from console.actions import BY_ID, bindings
 from console.screens.confirm import ConfirmScreen
 from console.screens.launching import LaunchWatch, launch
 from console.screens.workspace_poll import SERVER_LOG, SERVER_LOG_LINES, with_curve
-from console.widgets.eval_view import EvalView
-from console.widgets.process_view import ProcessView, is_process_run
-from console.widgets.server_view import ServerView, is_server_run
+from console.widgets.kind_views import kind_views, show_kind_views
 from engine.evaluation.results import checkpoint_rows
 from engine.errors import RolloutError
 from engine.failures import FailureGroup, failure_groups
@@ -145,9 +143,7 @@ class RunViewScreen(Screen[None]):
         with VerticalScroll(id="run-view"):
             yield Static("", id="run-head", classes="section")
             # the run's own view by what it is (the dashboard's detail pane shows the same)
-            for view in (EvalView(id="rv-eval"), ServerView(id="rv-server"), ProcessView(id="rv-process")):
-                view.display = False
-                yield view
+            yield from kind_views("rv")
             yield Static("", id="run-command", classes="section", markup=False)
             yield Static("", id="run-figures", classes="section")
             yield Static("", id="run-stragglers", classes="section")
@@ -231,18 +227,7 @@ class RunViewScreen(Screen[None]):
 
     def _kind_view(self, snap: RunSnapshot) -> None:
         state = {**snap.state, "kind": snap.state.get("kind") or snap.info.get("kind")}
-        wanted = {"rv-eval": state.get("kind") == "eval" or bool(snap.checkpoints),
-                  "rv-server": is_server_run(state), "rv-process": is_process_run(state)}
-        for wid, show in wanted.items():
-            view = self.query_one(f"#{wid}")
-            if view.display != show:
-                view.display = show
-        if wanted["rv-eval"]:
-            self.query_one(EvalView).show(state, snap.checkpoints)
-        if wanted["rv-server"]:
-            self.query_one(ServerView).show(state, snap.server_log)
-        if wanted["rv-process"]:
-            self.query_one(ProcessView).show(state)
+        show_kind_views(self, "rv", state, snap.checkpoints, snap.server_log)
 
     def _figures_table(self, figures: dict[str, Any]) -> Any:
         rows = _flat(figures)
