@@ -20,6 +20,7 @@ It answers ``{"id", "pid"}`` when the child started and ``{"id", "status"}`` whe
 fd 1). ``{"kill": id}`` kills a run (the parent owns the timeouts).
 """
 
+import atexit  # here, not in each run: an import in the child costs it ~40 copied pages
 import ctypes
 import json
 import os
@@ -86,8 +87,9 @@ def _run_program(req, workdir, fds):
     resource.setrlimit(resource.RLIMIT_CPU, (req["cpu"], req["cpu"] + 1))
     if req.get("nest") or uid is not None:
         _drop_privileges(uid, gid)
-    os.environ.clear()
-    os.environ.update(req["env"])
+    if req.get("env") is not None:  # None: the server already has the runs' environment (bubblewrap)
+        os.environ.clear()
+        os.environ.update(req["env"])
     sys.stdin = sys.__stdin__ = open(0, "r", encoding="utf-8", errors="surrogateescape", closefd=False)
     sys.stdout = sys.__stdout__ = open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
     sys.stderr = sys.__stderr__ = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False, buffering=1)
@@ -114,8 +116,6 @@ def _run_program(req, workdir, fds):
         traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next if exc.__traceback__ else None)
         code = 1
     try:
-        import atexit
-
         atexit._run_exitfuncs()
         sys.stdout.flush()
         sys.stderr.flush()
@@ -133,6 +133,11 @@ def _open_std(workdir):
 #: clone(2)'s syscall number; its first two arguments (flags, new stack = 0) mean "fork"
 _SYS_CLONE = {"x86_64": 56, "aarch64": 220, "riscv64": 220, "ppc64le": 120, "s390x": 120}.get(os.uname().machine)
 _pyapi = ctypes.pythonapi
+# made once: a foreign function object per call would cost the server (and its page copies) more
+_syscall = ctypes.PyDLL(None, use_errno=True).syscall
+_syscall.restype = ctypes.c_long
+_before_fork, _after_fork_child, _after_fork_parent = (
+    _pyapi.PyOS_BeforeFork, _pyapi.PyOS_AfterFork_Child, _pyapi.PyOS_AfterFork_Parent)
 
 
 def _clone_nested():
@@ -140,13 +145,13 @@ def _clone_nested():
     flags = CLONE_NEWPID | CLONE_NEWIPC | signal.SIGCHLD
     if _SYS_CLONE is None:
         raise OSError(0, f"clone: unknown syscall number on {os.uname().machine}")
-    _pyapi.PyOS_BeforeFork()
+    _before_fork()
     # PyDLL keeps the GIL across the call, as os.fork does; the after-fork hooks run as for fork
-    pid = ctypes.PyDLL(None, use_errno=True).syscall(ctypes.c_long(_SYS_CLONE), ctypes.c_ulong(flags), 0, 0, 0, 0)
+    pid = _syscall(ctypes.c_long(_SYS_CLONE), ctypes.c_ulong(flags), 0, 0, 0, 0)
     if pid == 0:
-        _pyapi.PyOS_AfterFork_Child()
+        _after_fork_child()
         return 0
-    _pyapi.PyOS_AfterFork_Parent()
+    _after_fork_parent()
     if pid < 0:
         err = ctypes.get_errno()
         raise OSError(err, f"clone: {os.strerror(err)}")
@@ -306,6 +311,8 @@ def _warm_up():
 
 
 def main():
+    # bubblewrap adds PWD; runs that keep the server's environment must see exactly the executor's
+    os.environ.pop("PWD", None)
     _warm_up()
     rfd, wfd = os.pipe()
     os.set_blocking(wfd, False)
@@ -339,7 +346,7 @@ def main():
                 pids.pop(rid, None)
                 # the run's group goes too: grandchildren left running after the program exited
                 _kill(pid)
-                out.write(json.dumps({"id": rid, "status": status}) + "\n")
+                out.write('{"id": %d, "status": %d}\n' % (rid, status))
         if stdin in ready:
             chunk = os.read(stdin, 1 << 16)
             if not chunk:
@@ -369,7 +376,7 @@ def main():
                         os._exit(70)
                 ids[pid] = req["id"]
                 pids[req["id"]] = pid
-                out.write(json.dumps({"id": req["id"], "pid": pid}) + "\n")
+                out.write('{"id": %d, "pid": %d}\n' % (req["id"], pid))
 
 
 if __name__ == "__main__":
