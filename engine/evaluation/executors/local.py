@@ -151,6 +151,8 @@ class LocalExecutor(Executor):
             except KeyError:
                 self.uid = self.gid = None
         self._probed = False
+        #: programs at a time when runs are handed over ahead (pipeline()); 0: no limit of ours
+        self.max_running = 0
 
     # -- setup ----------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -286,6 +288,14 @@ class LocalExecutor(Executor):
         flags = ["-I"] + ([] if self.site_packages else ["-S"])
         return [*prefix, python, *flags, "-c", BOOTSTRAP, *map(str, nums), cgroup or "-", "main.py", *args]
 
+    def pipeline(self, programs_at_a_time: int) -> int:
+        """In fork-server mode the server queues runs: as many again as run at a time are handed over."""
+        self.probe()
+        if self.mode != "fork-server" or programs_at_a_time < 1:
+            return 0
+        self.max_running = programs_at_a_time
+        return programs_at_a_time
+
     def describe(self) -> dict[str, Any]:
         self.probe()
         return {
@@ -402,7 +412,8 @@ class LocalExecutor(Executor):
         lim = self.limits
         return {"dir": str(workdir), "cpu": max(1, math.ceil(spec.time_limit_s)), "as": spec.memory_mb << 20,
                 "fsize": self._fsize(spec.output_limit), "nofile": lim.nofile, "nproc": lim.nproc,
-                "uid": self.uid, "gid": self.gid, "args": spec.args, "env": self._env(env_home)}
+                "uid": self.uid, "gid": self.gid, "args": spec.args, "env": self._env(env_home),
+                "max_running": self.max_running}
 
     async def _run_forked(self, workdir: Path, spec: RunSpec, cgroup: Path | None) -> RunResult:
         """Fork-server mode without bubblewrap: a fresh temp dir per run."""
@@ -463,11 +474,12 @@ class LocalExecutor(Executor):
         return path
 
     async def _run_forked_in(self, server: _ForkServer, workdir: Path, spec: RunSpec, req: dict[str, Any]) -> RunResult:
-        t0 = time.monotonic()
         try:
             rid, done = await server.spawn(req)
         except _ServerLost as exc:
             return RunResult(Status.ERROR, detail=f"sandbox fork server lost: {exc}")
+        # the clock starts when the program does (a handed-over run may have waited in the queue)
+        t0 = time.monotonic()
         timed_out = False
         try:
             msg = await asyncio.wait_for(asyncio.shield(done), spec.time_limit_s)
@@ -657,7 +669,11 @@ class _ForkServer:
             await self.proc.stdin.drain()
         except (ConnectionError, BrokenPipeError) as exc:
             self._fail(str(exc))
-        await started
+        try:
+            await started  # a queued run starts when one before it ends
+        except asyncio.CancelledError:
+            self.kill(rid)  # nobody waits for it any more: it must not start (or run) unwatched
+            raise
         return rid, finished
 
     def kill(self, rid: int) -> None:

@@ -17,7 +17,9 @@ sends itself without a handler; faults, SIGKILL and rlimit kills still apply. (A
 namespace per run would cost ~2 ms each under load: its teardown waits for an RCU grace period.)
 
 It answers ``{"id", "pid"}`` when the child started and ``{"id", "status"}`` when it ended (on
-fd 1). ``{"kill": id}`` kills a run (the parent owns the timeouts).
+fd 1). ``{"kill": id}`` kills a run (the parent owns the timeouts). A request with
+``max_running`` N waits in a queue while N runs are going, and starts the moment one ends: the
+executor hands over the next runs ahead of time, and no run waits for a round trip to it.
 """
 
 import atexit  # here, not in each run: an import in the child costs it ~40 copied pages
@@ -310,6 +312,28 @@ def _warm_up():
     gc.freeze()
 
 
+def _launch(req, ids, pids, slots, out):
+    """Start run ``req``: answer ``{"id", "pid"}`` (or ``{"id", "error"}``); never returns in the child."""
+    try:
+        slot_fd = None
+        if req.get("nest"):
+            if req["slot"] not in slots:
+                slots[req["slot"]] = _make_slot(req)
+            slot_fd = slots[req["slot"]]
+        pid = _clone_nested() if req.get("nest") else os.fork()
+    except OSError as exc:
+        out.write(json.dumps({"id": req["id"], "error": str(exc)}) + "\n")
+        return
+    if pid == 0:
+        try:
+            _nested(req, slot_fd) if req.get("nest") else _child(req)
+        finally:
+            os._exit(70)
+    ids[pid] = req["id"]
+    pids[req["id"]] = pid
+    out.write('{"id": %d, "pid": %d}\n' % (req["id"], pid))
+
+
 def main():
     # bubblewrap adds PWD; runs that keep the server's environment must see exactly the executor's
     os.environ.pop("PWD", None)
@@ -322,6 +346,10 @@ def main():
     ids = {}
     pids = {}
     slots = {}  # slot number -> fd of its mount namespace
+    #: requests waiting for a free place when a request says ``max_running``: the next one starts
+    #: the moment a run ends, without a round trip to the executor
+    queue = []
+    max_running = 0
     buf = b""
     stdin = sys.stdin.fileno()
     while True:
@@ -346,6 +374,8 @@ def main():
                 pids.pop(rid, None)
                 # the run's group goes too: grandchildren left running after the program exited
                 _kill(pid)
+                while queue and len(ids) < max_running:
+                    _launch(queue.pop(0), ids, pids, slots, out)
                 out.write('{"id": %d, "status": %d}\n' % (rid, status))
         if stdin in ready:
             chunk = os.read(stdin, 1 << 16)
@@ -356,27 +386,20 @@ def main():
                 line, buf = buf.split(b"\n", 1)
                 req = json.loads(line)
                 if "kill" in req:
-                    if req["kill"] in pids:
-                        _kill(pids[req["kill"]])
+                    rid = req["kill"]
+                    if rid in pids:
+                        _kill(pids[rid])
+                    else:  # still waiting: it never starts (SIGKILL's wait status)
+                        waiting = [q for q in queue if q["id"] == rid]
+                        for q in waiting:
+                            queue.remove(q)
+                            out.write('{"id": %d, "status": %d}\n' % (rid, signal.SIGKILL))
                     continue
-                try:
-                    slot_fd = None
-                    if req.get("nest"):
-                        if req["slot"] not in slots:
-                            slots[req["slot"]] = _make_slot(req)
-                        slot_fd = slots[req["slot"]]
-                    pid = _clone_nested() if req.get("nest") else os.fork()
-                except OSError as exc:
-                    out.write(json.dumps({"id": req["id"], "error": str(exc)}) + "\n")
-                    continue
-                if pid == 0:
-                    try:
-                        _nested(req, slot_fd) if req.get("nest") else _child(req)
-                    finally:
-                        os._exit(70)
-                ids[pid] = req["id"]
-                pids[req["id"]] = pid
-                out.write('{"id": %d, "pid": %d}\n' % (req["id"], pid))
+                max_running = req.get("max_running") or 0
+                if max_running and len(ids) >= max_running:
+                    queue.append(req)
+                else:
+                    _launch(req, ids, pids, slots, out)
 
 
 if __name__ == "__main__":
