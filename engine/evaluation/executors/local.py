@@ -441,6 +441,9 @@ class LocalExecutor(Executor):
             req.update(env=None, nest=True, slot=slot, hide=self._base, tmp_bytes=self.limits.tmp_mb << 20,
                        cgroup=str(cgroup) if cgroup else None)
             return await self._run_forked_in(server, workdir, spec, req)
+        except asyncio.CancelledError:
+            req["lost"] = True  # killed, but maybe not gone yet: the next run must not share its slot
+            raise
         finally:
             if not req.get("lost") and generation == self._generation:
                 self._free_slots.append(slot)

@@ -350,6 +350,9 @@ def main():
     #: the moment a run ends, without a round trip to the executor
     queue = []
     max_running = 0
+    #: runs killed but not yet reaped: they no longer count as running (one stuck in the kernel
+    #: must not hold the queue up for ever)
+    killed = set()
     buf = b""
     stdin = sys.stdin.fileno()
     while True:
@@ -372,9 +375,10 @@ def main():
             rid = ids.pop(pid, None)
             if rid is not None:
                 pids.pop(rid, None)
+                killed.discard(pid)
                 # the run's group goes too: grandchildren left running after the program exited
                 _kill(pid)
-                while queue and len(ids) < max_running:
+                while queue and len(ids) - len(killed) < max_running:
                     _launch(queue.pop(0), ids, pids, slots, out)
                 out.write('{"id": %d, "status": %d}\n' % (rid, status))
         if stdin in ready:
@@ -389,6 +393,9 @@ def main():
                     rid = req["kill"]
                     if rid in pids:
                         _kill(pids[rid])
+                        killed.add(pids[rid])
+                        while queue and len(ids) - len(killed) < max_running:
+                            _launch(queue.pop(0), ids, pids, slots, out)
                     else:  # still waiting: it never starts (SIGKILL's wait status)
                         waiting = [q for q in queue if q["id"] == rid]
                         for q in waiting:
@@ -396,7 +403,7 @@ def main():
                             out.write('{"id": %d, "status": %d}\n' % (rid, signal.SIGKILL))
                     continue
                 max_running = req.get("max_running") or 0
-                if max_running and len(ids) >= max_running:
+                if max_running and len(ids) - len(killed) >= max_running:
                     queue.append(req)
                 else:
                     _launch(req, ids, pids, slots, out)
