@@ -7,7 +7,8 @@ environment. Each run then gets, inside it, its own pid and IPC namespaces (it i
 ends, the kernel kills everything it left, so no ``setsid`` child or daemon escapes), a private
 size-limited tmpfs as its work dir (``/tmp``, also ``HOME`` and ``TMPDIR``) and ``/dev/shm`` in a
 mount namespace reused by one run at a time and emptied between runs, no sight of the other runs'
-files, its own memory cgroup where the machine allows one (memcg.py), rlimits on CPU time,
+files, a memory cgroup where the machine allows one (memcg.py; the slot's, reused run after run
+and limited to the run's memory), rlimits on CPU time,
 address space, processes, file size and open files, and, as root, the user ``nobody`` with no
 capabilities.
 
@@ -17,7 +18,10 @@ rlimits, a network namespace when ``unshare`` works, ``nobody`` as root.
 
 Two modes apply the same isolation: ``fork-server`` (default) forks each run from one warm
 interpreter, which skips ~10 ms of interpreter start-up per test; ``spawn`` starts a fresh
-bubblewrap and interpreter per run. It is not a VM or a seccomp jail: the kernel is shared.
+bubblewrap and interpreter per run. In fork-server mode the evaluation hands runs over ahead of
+time (:meth:`LocalExecutor.pipeline`): the server queues them and starts the next the moment one
+ends, still running at most ``--max-workers`` at once. It is not a VM or a seccomp jail: the
+kernel is shared.
 """
 
 from __future__ import annotations
