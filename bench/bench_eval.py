@@ -159,7 +159,11 @@ def main() -> int:
             cp = summary["checkpoints"][0]
             if cp.get("pass@1") != 1.0:
                 raise SystemExit(f"ours: pass@1 = {cp.get('pass@1')} (expected 1.0): {cp.get('status_counts')}")
-            return wall, cpu[0], summary["executor"]
+            ex = summary["executor"]
+            if not str(ex.get("sandbox", "")).startswith("bubblewrap"):
+                # a figure without the sandbox is not the figure asked for
+                raise SystemExit(f"ours ran without bubblewrap: {ex.get('sandbox')}")
+            return wall, cpu[0], ex
 
         he_wall, he_cpu, our_wall, our_cpu, ratios = [], [], [], [], []
         ex: dict = {}

@@ -204,6 +204,10 @@ class LocalExecutor(Executor):
             self.uid = self.gid = None  # a user namespace maps only ourselves
         self.bwrap = cmd
         err = self._try_bwrap(real_python)
+        if err and "fork server" in err:
+            # a server that died at once on a busy machine is worth one more try before the
+            # weaker fallback (its stderr, now in the note, says why)
+            err = self._try_bwrap(real_python)
         if err:
             self.bwrap_note = f"bwrap cannot run here: {err}"
             self.bwrap = None
@@ -613,15 +617,31 @@ class _ForkServer:
         self.started: dict[int, asyncio.Future[int]] = {}
         self.finished: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.dead = False
+        self.stderr: Any = None
         self.reader: asyncio.Task[None] | None = None
         self.lock = asyncio.Lock()
 
     async def start(self) -> None:
+        # stderr to an unnamed file: its last line says why the server died, should it die
+        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
         self.proc = await asyncio.create_subprocess_exec(
             *self.argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL, env=self.env, cwd="/", start_new_session=True,
+            stderr=self.stderr, env=self.env, cwd="/", start_new_session=True,
         )
         self.reader = asyncio.create_task(self._read())
+
+    def _last_words(self) -> str:
+        """The last line the server (or bubblewrap) wrote on stderr, if any."""
+        if self.stderr is None:
+            return ""
+        try:
+            self.stderr.seek(0, os.SEEK_END)
+            size = self.stderr.tell()
+            self.stderr.seek(max(0, size - 2048))
+            lines = self.stderr.read().decode("utf-8", "replace").strip().splitlines()
+        except (OSError, ValueError):
+            return ""
+        return lines[-1][:300] if lines else ""
 
     async def _read(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
@@ -649,7 +669,8 @@ class _ForkServer:
         except (ValueError, KeyError) as exc:
             self._fail(f"bad answer from the fork server: {exc}")
         finally:
-            self._fail("the fork server exited")
+            why = self._last_words()
+            self._fail("the fork server exited" + (f" ({why})" if why else ""))
 
     def _fail(self, why: str) -> None:
         self.dead = True
@@ -699,3 +720,6 @@ class _ForkServer:
             self.reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.reader
+        if self.stderr is not None:
+            self.stderr.close()
+            self.stderr = None
