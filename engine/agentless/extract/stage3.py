@@ -60,6 +60,7 @@ from engine.agentless.extract.repo_patch import repo_file_diff, repo_paths
 from engine.agentless.extract.edits import mentioned_paths, parse_edits
 from engine.agentless.extract.analyzer import PythonAnalyzer, normalized_key
 from engine.agentless.extract.normalize import Candidate, majority_vote, patch_key
+from engine.agentless.extract.resume import forget_retried
 from engine.agentless.reasoning import split_reasoning
 from engine.agentless.structure import RepoStructure, is_file_node, load_structure
 from engine.agentless.extract.testwriter import Step1Choice, choose_test_file, extract_test
@@ -72,6 +73,8 @@ STRUCTURE_CACHE = 32
 #: the input's first lines read to tell Batch output JSONL from anything else (a longer line is not one)
 SNIFF_LINES = 5
 SNIFF_LINE_BYTES = 256 << 20
+#: corrupt structure files named in a warning line each; the rest are in failures.jsonl
+WARN_STRUCTURES = 3
 #: Agentless's file name for the voted predictions (written beside predictions.jsonl)
 ALL_PREDS = "all_preds.jsonl"
 
@@ -584,6 +587,8 @@ class _Recorder:
         #: instances in order of first appearance (the order predictions are written in)
         self.order: dict[str, None] = {}
         progress_path = self.save / "progress.jsonl"
+        #: samples whose structure file was corrupt last time: extracted again (resume.py)
+        self.retried = forget_retried(self.save)
         for _, entry in read_jsonl_objects(progress_path):
             cid = entry.get("custom_id")
             if not isinstance(cid, str) or cid in self.done:
@@ -601,6 +606,7 @@ class _Recorder:
             self.appender(k)
         self.failures = JsonlAppender(self.save / "failures.jsonl")
         self.progress = JsonlAppender(progress_path)
+        self._warned: set[str] = set()
 
     def appender(self, pass_index: int) -> _RawAppender:
         if pass_index not in self.appenders:
@@ -612,6 +618,8 @@ class _Recorder:
         instance = out.reason != "malformed_line"  # a malformed line has no instance to speak of
         if instance:
             self.appender(out.pass_index).write(out.processed_line)
+        if out.reason == "structure_invalid":
+            self._warn_structure(out.detail)
         if out.status != "valid":
             self.failures.write({"instance_id": out.instance_id, "custom_id": out.custom_id, "status": out.status,
                                  "reason": out.reason, "detail": out.detail})
@@ -625,6 +633,16 @@ class _Recorder:
                           out.norm_key)
         valid = out.status == "valid"
         self.ctx.advance(ok=1 if valid else 0, failed=0 if valid else 1)
+
+    def _warn_structure(self, detail: str) -> None:
+        """One warning line per corrupt structure file (its path and JSON error), the first few only."""
+        if detail in self._warned or len(self._warned) > WARN_STRUCTURES:
+            return
+        self._warned.add(detail)
+        if len(self._warned) > WARN_STRUCTURES:
+            self.ctx.warn(f"more structure files are invalid: see {self.save / 'failures.jsonl'} (reason structure_invalid)")
+        else:
+            self.ctx.warn(detail)
 
     def close(self) -> None:
         for a in self.appenders.values():
@@ -751,6 +769,8 @@ def make_extract_job(opts: ExtractOptions):
         ctx.set_total(_count_lines(input_path))
         if rec.resumed:
             ctx.log(f"resuming: {rec.resumed} samples already extracted in {rec.save}")
+        if rec.retried:
+            ctx.log(f"extracting again {len(rec.retried)} samples whose structure file was invalid last time")
         worker_args = (opts.role, opts.repostructure_dir, opts.save_dir, step1, opts.item_timeout_s, opts.model_name)
         wanted = set(dataset_ids) if dataset_ids is not None else None
         await _extract_all(ctx, opts, worker_args, _chunks(ctx, opts, input_path, rec, wanted), rec)
