@@ -17,7 +17,9 @@ def status_cmd(
     tmux: bool = typer.Option(False, "--tmux", help="tmux #[fg=...] styles, for status-right (never ANSI codes)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object (schema_version, totals, one entry per run)."),
 ) -> None:
-    """One short line for every active run: count, worst status, progress, ETA, cost, worst alert, GPU use.
+    """One short line for every active run: count, worst status, progress, ETA, cost, worst alert, GPU use,
+    and seed 004's monitoring line of a running SWE-bench evaluation (progress, success, Overall, BRS,
+    overfit gap, ETA, cost).
 
     Reads the run directories and the box sampler's latest sample only. Prints 'rollout idle'
     when nothing runs. In tmux: set -g status-right '#(rollout status --tmux)'.

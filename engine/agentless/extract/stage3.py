@@ -35,7 +35,7 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +57,7 @@ from engine.jobs import JobContext, JobOutcome
 from engine.agentless.extract.apply import apply_edits
 from engine.agentless.extract.diffs import check_patch, line_diff
 from engine.agentless.extract.repo_patch import repo_file_diff, repo_paths
-from engine.agentless.extract.edits import mentioned_paths, parse_edits
+from engine.agentless.extract.edits import Edit, mentioned_paths, parse_edits
 from engine.agentless.extract.analyzer import PythonAnalyzer, normalized_key
 from engine.agentless.extract.normalize import Candidate, majority_vote, patch_key
 from engine.agentless.extract.resume import forget_retried
@@ -70,6 +70,9 @@ ROLES = ("bugfixer", "testwriter")
 CHUNK = 16
 #: structures kept per worker process
 STRUCTURE_CACHE = 32
+#: distinct bug-fixer outcomes (blocks of an instance) kept per worker process: a pass's blocks
+#: repeat those of earlier passes that agree with it (each outcome holds its files' texts)
+FIX_CACHE = 64
 #: the input's first lines read to tell Batch output JSONL from anything else (a longer line is not one)
 SNIFF_LINES = 5
 SNIFF_LINE_BYTES = 256 << 20
@@ -130,14 +133,29 @@ class BugfixResult:
     norm_key: str | None = None
 
 
+#: what a bug fixer's outcome depends on besides its repository: its blocks as
+#: ``(path, search, replace, complete, index)``, and the file names of the answer's prose when a
+#: block lacks a ``### path`` header (() otherwise)
+EditsKey = tuple[tuple[tuple[str | None, str, str, bool, int], ...], tuple[str, ...]]
+
+
+def edits_key(edits: list[Edit], answer: str) -> EditsKey:
+    """The :data:`EditsKey` of an answer's parsed blocks."""
+    blocks = tuple((e.path, e.search, e.replace, e.complete, e.index) for e in edits)
+    return blocks, tuple(mentioned_paths(answer)) if any(e.path is None for e in edits) else ()
+
+
 def extract_bugfix(resp: BatchResponse, structure: RepoStructure | None,
-                   analyzer: PythonAnalyzer | None = None) -> BugfixResult:
+                   analyzer: PythonAnalyzer | None = None,
+                   fix: Callable[[EditsKey], BugfixResult] | None = None) -> BugfixResult:
     """Extract one bug-fixer sample: edits → applied files → checked diff (see module docstring).
 
     ``analyzer`` syntax-checks and normalizes the edited files; a worker keeps one so each original
-    file is parsed once (every new text is still checked, see :class:`PythonAnalyzer`).
+    file is parsed once (every new text is still checked, see :class:`PythonAnalyzer`). ``fix``
+    gives the outcome of an answer's blocks (default: :func:`fix_from_edits` on ``structure``); a
+    worker memoizes it per instance, since passes that agree send the very same blocks. The
+    result is shared then: callers must not change it.
     """
-    analyzer = analyzer or PythonAnalyzer()
     if not resp.ok:
         msg = (resp.error or {}).get("message") if resp.error else f"status {resp.status_code}"
         return BugfixResult("failed", "step2_request_failed", str(msg))
@@ -150,10 +168,18 @@ def extract_bugfix(resp: BatchResponse, structure: RepoStructure | None,
     parsed = parse_edits(split.answer)
     if not parsed.edits:
         return BugfixResult("empty", "no_edits", "no SEARCH/REPLACE block in the answer")
-    applied = apply_edits(parsed.edits, structure.file_text, structure.resolve_path,
-                          functools.partial(mentioned_paths, split.answer))
+    key = edits_key(parsed.edits, split.answer)
+    return fix(key) if fix is not None else fix_from_edits(structure, key, analyzer or PythonAnalyzer())
+
+
+def fix_from_edits(structure: RepoStructure, key: EditsKey, analyzer: PythonAnalyzer) -> BugfixResult:
+    """A bug fixer's blocks applied to ``structure``'s files: the patch, checked (syntax of the
+    edited Python files, the diff parsed back), with the normalized vote key of a valid one."""
+    blocks, mentioned = key
+    parsed_edits = [Edit(*b) for b in blocks]
+    applied = apply_edits(parsed_edits, structure.file_text, structure.resolve_path, mentioned)
     edits = [dict(e.to_dict(), **{k: v for k, v in o.to_dict().items() if k != "index"})
-             for e, o in zip(parsed.edits, applied.outcomes)]
+             for e, o in zip(parsed_edits, applied.outcomes)]
     changed = applied.changed_paths
     originals = [applied.originals.get(p, "") for p in changed]
     news = [applied.new_contents[p] for p in changed]
@@ -230,6 +256,13 @@ class Extractor:
         self.structure = functools.lru_cache(maxsize=STRUCTURE_CACHE)(self._load_structure)
         # parses each original file once; every new file text is still checked on its own
         self.analyzer = PythonAnalyzer()
+        # passes that agree send the same blocks: their outcome is worked out once per worker
+        self.fix = functools.lru_cache(maxsize=FIX_CACHE)(self._fix)
+
+    def _fix(self, instance_id: str, key: EditsKey) -> BugfixResult:
+        structure, _ = self.structure(instance_id)
+        assert structure is not None  # extract_bugfix asks only with a structure
+        return fix_from_edits(structure, key, self.analyzer)
 
     def _load_structure(self, instance_id: str) -> tuple[RepoStructure | None, str]:
         """``(structure, "")``, ``(None, "")`` when the instance has no file, or ``(None, why)``
@@ -287,7 +320,7 @@ class Extractor:
                     choice = self._step1_choice(iid, structure) if structure is not None else None
                     result: Any = extract_test(resp, structure, choice)
                 else:
-                    result = extract_bugfix(resp, structure, self.analyzer)
+                    result = extract_bugfix(resp, structure, self.analyzer, functools.partial(self.fix, iid))
             finally:
                 if timer:
                     signal.setitimer(signal.ITIMER_REAL, 0)
@@ -865,4 +898,5 @@ async def _run_pool(ctx: JobContext, workers: int, worker_args: tuple[Any, ...],
             ctx.set_in_flight(0)
 
 
-__all__ = ["BugfixResult", "ExtractOptions", "Extractor", "extract_bugfix", "make_extract_job", "read_step1"]
+__all__ = ["BugfixResult", "EditsKey", "ExtractOptions", "Extractor", "edits_key", "extract_bugfix", "fix_from_edits",
+           "make_extract_job", "read_step1"]
