@@ -101,20 +101,7 @@ def _scalar(key: str, value: Any) -> str:
 
 
 def event_line(ev: dict[str, Any]) -> str:
-    """One line for an event from events.jsonl."""
-    t = fmt.timestamp(ev.get("ts"))[11:]
-    kind = ev.get("type", "?")
-    if kind == "phase":
-        body = f"phase {ev.get('phase')}" + (f": {ev['message']}" if ev.get("message") else "")
-    elif kind == "log":
-        body = f"{ev.get('level', 'info')}: {ev.get('message', '')}"
-    elif kind == "alert":
-        body = f"alert {ev.get('state')} {ev.get('name')}: {ev.get('message', '')}"
-    elif kind == "progress":
-        body = "progress " + fmt.progress_text(ev.get("counters") or {})
-    elif kind == "finish":
-        body = f"finished {ev.get('status')} (exit {ev.get('exit_code')})" + (f": {ev['message']}" if ev.get("message") else "")
-    else:
-        rest = {k: v for k, v in ev.items() if k not in ("ts", "type")}
-        body = f"{kind} {rest}" if rest else kind
-    return f"{t} {body}"
+    """One line for an event from events.jsonl: a sentence (console/event_text.py), not a dict dump."""
+    from console.event_text import event_sentence
+
+    return event_sentence(ev)
