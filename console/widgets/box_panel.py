@@ -184,8 +184,24 @@ def top_line(system: dict[str, Any], width: int) -> Text:
     return text
 
 
-def gpu_line(gpu: dict[str, Any], pal: Palette) -> Text:
-    """``GPU0 A100  util ███ 95%  mem ███ 78.1/80.0 GiB 97%  300/400 W  71°C``."""
+#: samples shown in a GPU line's small trends (memory, power, temperature)
+TREND_SAMPLES = 8
+#: the temperature a trend's full block stands for
+TREND_TEMP_MAX_C = 100.0
+
+
+def trend(values: Iterable[float], full: float) -> str:
+    """The last samples as block characters, ``full`` being a full block: ``▃▄▄▅▇``."""
+    tail = list(values)[-TREND_SAMPLES:]
+    return "".join(block(100.0 * v / full) for v in tail) if full > 0 else ""
+
+
+def gpu_line(gpu: dict[str, Any], pal: Palette, history: dict[str, Iterable[float]] | None = None) -> Text:
+    """``GPU0 A100  util ███ 95%  mem ███ 78.1/80.0 GiB 97% ▅▆▇  300/400 W ▃▄▅  71°C ▄▄▅``.
+
+    ``history`` (``mem``, ``power``, ``temp``: recent samples) adds each figure's trend; the
+    utilisation's history is the row's own sparkline."""
+    history = history or {}
     util = gpu.get("util_pct")
     mem_pct = gpu.get("mem_pct")
     if mem_pct is None and gpu.get("mem_used_mib") is not None and gpu.get("mem_total_mib"):
@@ -197,13 +213,20 @@ def gpu_line(gpu: dict[str, Any], pal: Palette) -> Text:
                          bar(mem_pct, 8, pal.bar_style(mlvl)),
                          (f" {_gib(gpu.get('mem_used_mib'))}/{_gib(gpu.get('mem_total_mib'))} GiB {_pct(mem_pct)}",
                           pal.of(mlvl)))
+    if history.get("mem"):
+        text.append(" " + trend(history["mem"], 100.0), style="dim")
     power, limit = gpu.get("power_w"), gpu.get("power_limit_w")
     if power is not None:
         plvl = level("gpu_power", 100.0 * power / limit if limit else None)
         text.append(f"  {power:.0f}" + (f"/{limit:.0f}" if limit else "") + " W", style=pal.of(plvl))
+        powers = list(history.get("power") or [])
+        if powers:
+            text.append(" " + trend(powers, float(limit or max(powers))), style="dim")
     temp = gpu.get("temp_c")
     if temp is not None:
         text.append(f"  {temp:.0f}°C", style=pal.of(level("gpu_temp", temp)))
+        if history.get("temp"):
+            text.append(" " + trend(history["temp"], TREND_TEMP_MAX_C), style="dim")
     return text
 
 
@@ -296,7 +319,14 @@ class BoxPanel(Vertical):
             system = sample.get("system") or {}
             self._remember("cpu", system.get("cpu_total_pct"))
             for g in (sample.get("gpu") or {}).get("gpus") or []:
-                self._remember(f"gpu{g.get('index')}", g.get("util_pct"))
+                i = g.get("index")
+                self._remember(f"gpu{i}", g.get("util_pct"))
+                mem_pct = g.get("mem_pct")
+                if mem_pct is None and g.get("mem_used_mib") is not None and g.get("mem_total_mib"):
+                    mem_pct = 100.0 * g["mem_used_mib"] / g["mem_total_mib"]
+                self._remember(f"gpu{i}.mem", mem_pct)
+                self._remember(f"gpu{i}.power", g.get("power_w"))
+                self._remember(f"gpu{i}.temp", g.get("temp_c"))
         first = self.sample is None and sample is not None or (self.sample is not None and sample is None)
         self.sample = sample
         if not first and self._drawn_at is not None and now - self._drawn_at < self.redraw_s:
@@ -373,7 +403,8 @@ class BoxPanel(Vertical):
             return
         self.gpu_lines = []
         for g in gpus:
-            text = gpu_line(g, pal)
+            i = g.get("index")
+            text = gpu_line(g, pal, {k: self.history.get(f"gpu{i}.{k}", []) for k in ("mem", "power", "temp")})
             self.gpu_lines.append(text.plain)
             for row in self.query(f"#box-gpu{int(g.get('index', 0))}"):
                 if isinstance(row, _SparkRow):

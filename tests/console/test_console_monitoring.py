@@ -136,6 +136,10 @@ async def test_gpu_rows_thresholds_and_sparklines(workspace: Path, tmp_path: Pat
         assert box.gpu_lines[0].startswith("GPU0") and "97%" in box.gpu_lines[0] and "71°C" in box.gpu_lines[0]
         assert len(box.history["gpu0"]) == 3 and list(box.history["gpu1"]) == [3.0, 3.0, 3.0]
         assert list(app.query_one("#box-gpu0").spark.data) == [97.0, 97.0, 97.0]
+        # memory, power and temperature keep their history too, shown as trends in the row
+        assert list(box.history["gpu0.power"]) == [650.0] * 3 and list(box.history["gpu1.temp"]) == [35.0] * 3
+        assert "GiB  97% ███" in box.gpu_lines[0] and "650/700 W ▇▇▇" in box.gpu_lines[0]
+        assert "71°C ▆▆▆" in box.gpu_lines[0] and "35°C ▃▃▃" in box.gpu_lines[1]
         disks = [line for line in box.plain.splitlines() if line.startswith("DISK")]
         # one row per file system, whatever number of folders is on it
         assert disks == ["DISK /data    5.0 GiB free (4%)  workspace +2", "DISK /scratch 900.0 GiB free (60%)  errors"]
