@@ -1,11 +1,15 @@
 """What the console remembers about alerts: active ones, recent raises and clears, and which the
-person acknowledged or muted. Owned by the app (screens come and go); pure data, no widgets."""
+person acknowledged or muted. Owned by the app (screens come and go); pure data, no widgets.
+
+Mutes and acknowledgements outlive the console (``to_prefs``/``from_prefs``, kept by the app in
+the workspace's console prefs): a console reopened after an SSH drop does not announce again what
+the person already silenced."""
 
 from __future__ import annotations
 
 import collections
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
 from console.screens.workspace_poll import AlertRow
 
@@ -25,8 +29,11 @@ class AlertChange:
 class AlertBook:
     """Active alerts by (run id, rule), recent changes, acknowledgements and mutes."""
 
-    def __init__(self, recent_max: int = RECENT_MAX) -> None:
+    def __init__(self, recent_max: int = RECENT_MAX, on_change: Callable[["AlertBook"], None] | None = None) -> None:
         self.active: dict[tuple[str, str], AlertRow] = {}
+        #: called after an acknowledgement or a mute changes (the app saves them)
+        self.on_change = on_change
+        self._first_update = True
         self.recent: collections.deque[AlertChange] = collections.deque(maxlen=recent_max)
         self.acknowledged: set[tuple[str, str]] = set()
         #: (rule, run id) pairs; run id None mutes the rule in every run
@@ -42,6 +49,11 @@ class AlertBook:
         """Take a poll's active alerts; return the newly raised ones a person should be told
         about (not muted). A clear is recorded, never announced."""
         current = {r.key: r for r in rows}
+        if self._first_update:  # acknowledgements kept from an earlier console: only of what is still up
+            self._first_update = False
+            if self.acknowledged - set(current):
+                self.acknowledged &= set(current)
+                self._changed()
         raised = [r for k, r in current.items() if k not in self.active]
         for key, row in self.active.items():
             if key not in current:
@@ -56,12 +68,36 @@ class AlertBook:
     def acknowledge(self, key: tuple[str, str]) -> None:
         if key in self.active:
             self.acknowledged.add(key)
+            self._changed()
 
     def mute(self, rule: str, run_id: str | None) -> None:
         self.muted.add((rule, run_id))
+        self._changed()
 
     def unmute_all(self) -> None:
         self.muted.clear()
+        self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change(self)
+
+    # -- kept between sessions ----------------------------------------------------------------
+    def to_prefs(self) -> dict[str, Any]:
+        return {"muted": sorted([rule, run] for rule, run in self.muted),
+                "acknowledged": sorted([run, rule] for run, rule in self.acknowledged)}
+
+    def from_prefs(self, data: Any) -> None:
+        """Take what :meth:`to_prefs` wrote; anything malformed is ignored (a hand-edited file)."""
+        if not isinstance(data, dict):
+            return
+        for item in data.get("muted") or []:
+            if isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) and (
+                    item[1] is None or isinstance(item[1], str)):
+                self.muted.add((item[0], item[1]))
+        for item in data.get("acknowledged") or []:
+            if isinstance(item, list) and len(item) == 2 and all(isinstance(x, str) for x in item):
+                self.acknowledged.add((item[0], item[1]))
 
     def sorted_active(self) -> list[AlertRow]:
         """Critical first, unacknowledged before acknowledged, newest first."""

@@ -67,8 +67,9 @@ class RolloutApp(JobActions, App[None]):
         #: no launch, no stop: a console to look with (shared screens, a web session)
         self.read_only = read_only
         self.mouse = mouse
-        #: acknowledgements and mutes outlive the screens that show them
-        self.alert_book = AlertBook()
+        #: acknowledgements and mutes outlive the screens that show them, and the console
+        self.alert_book = AlertBook(on_change=self._save_alert_prefs)
+        self.alert_book.from_prefs(prefs.load(self.workspace).get("alerts"))
         self.keymap = dict(keymap or {})
         self.remember_theme = remember_theme
         self.refresh_interval = refresh_interval
@@ -139,6 +140,9 @@ class RolloutApp(JobActions, App[None]):
         i = names.index(self.theme) if self.theme in names else -1
         self.theme = names[(i + 1) % len(names)]
         self.notify(f"theme {self.theme}", timeout=2)
+
+    def _save_alert_prefs(self, book: AlertBook) -> None:
+        prefs.save(self.workspace, alerts=book.to_prefs())
 
     def watch_theme(self, theme: str) -> None:
         if self.remember_theme and self.is_running:

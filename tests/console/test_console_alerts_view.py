@@ -88,3 +88,22 @@ async def test_acknowledge_mute_and_one_toast_per_raise(workspace: Path, tmp_pat
         await pilot.press("a")
         await pilot.press("U")
         assert not app.alert_book.muted
+
+
+async def test_mutes_and_acknowledgements_outlive_the_console(workspace: Path, tmp_path: Path) -> None:
+    """Reopened after an SSH drop, the console keeps what the person silenced (workspace prefs)."""
+    a = live_run(workspace, [alert("success_rate_low"), alert("error_rate_high")])
+    app = RolloutApp(workspace, user_themes_dir=tmp_path / "none", monitor=False, refresh_interval=0.2)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_until(pilot, lambda: len(app.alert_book.active) == 2, what="both alerts")
+        app.alert_book.acknowledge((a.run_id, "error_rate_high"))
+        app.alert_book.mute("success_rate_low", a.run_id)
+    again = RolloutApp(workspace, user_themes_dir=tmp_path / "none", monitor=False, refresh_interval=0.2)
+    assert ("success_rate_low", a.run_id) in again.alert_book.muted
+    assert (a.run_id, "error_rate_high") in again.alert_book.acknowledged
+    write(a, [alert("success_rate_low")])  # error_rate_high cleared while no console ran
+    async with again.run_test(size=(160, 48)) as pilot:
+        await wait_until(pilot, lambda: len(again.alert_book.active) == 1, what="the one alert left")
+        assert (a.run_id, "error_rate_high") not in again.alert_book.acknowledged  # gone: news when it returns
+        again.alert_book.unmute_all()
+    assert not RolloutApp(workspace, user_themes_dir=tmp_path / "none", monitor=False).alert_book.muted
