@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Static
 from console import format as fmt
 from console.alert_book import AlertBook
 from console.screens.workspace_poll import AlertRow
+from console.widgets.runs_table import compact_id
 
 #: recent changes listed under the active alerts
 RECENT_SHOWN = 30
@@ -55,7 +56,7 @@ class AlertsView(Vertical):
     def on_mount(self) -> None:
         table = self.query_one("#alerts-active", DataTable)
         for key, label, width in (("sev", "sev", 4), ("rule", "rule", None), ("run", "run", None),
-                                  ("value", "value / threshold", None), ("since", "since", 8), ("flags", "", 10)):
+                                  ("value", "value / threshold", None), ("since", "since", 8), ("flags", "", None)):
             table.add_column(label, key=key, width=width)
         recent = self.query_one("#alerts-recent", DataTable)
         for key, label, width in (("time", "time", 8), ("change", "", 8), ("rule", "rule", None), ("run", "run", None),
@@ -78,7 +79,7 @@ class AlertsView(Vertical):
         flags = " ".join(f for f, on in (("muted", muted), ("seen", acked)) if on)
         since = fmt.timestamp(row.since)[11:] if row.since else "-"  # a clock time: it never ticks
         return (Text("CRIT" if crit else "WARN", style=style), Text(row.name, style="bold" if not acked else ""),
-                Text(row.run_id, style="dim"), Text(_value(row)), Text(since, style="dim"), Text(flags, style="dim"))
+                Text(compact_id(row.run_id, now), style="dim"), Text(_value(row)), Text(since, style="dim"), Text(flags, style="dim"))
 
     def refresh_rows(self, now: float | None = None) -> None:
         """Make the tables match the book: keyed updates, rows added and removed, never refilled."""
@@ -97,10 +98,10 @@ class AlertsView(Vertical):
             else:
                 for col, new, prev in zip(("sev", "rule", "run", "value", "since", "flags"), cells, old):
                     if new != prev:
-                        table.update_cell(key, col, new, update_width=col in ("rule", "run", "value"))
+                        table.update_cell(key, col, new, update_width=col in ("rule", "run", "value", "flags"))
             self._rows[key] = cells
         if keys != self._keys:  # order rows as the book sorts them
-            order = {(a.run_id, a.name): i for i, a in enumerate(wanted)}
+            order = {(compact_id(a.run_id, now), a.name): i for i, a in enumerate(wanted)}
             table.sort("run", "rule", key=lambda cells: order.get((cells[0].plain, cells[1].plain), 0))
             self._keys = keys
         table.border_title = f"active alerts · {len(wanted)}" if wanted else "active alerts · none"
@@ -129,7 +130,7 @@ class AlertsView(Vertical):
         for c in changes:
             style = "bold" if c.change == "raised" else "green" if c.change == "cleared" else "dim"
             recent.add_row(Text(fmt.timestamp(c.time)[11:], style="dim"), Text(c.change, style=style),
-                           Text(c.row.name), Text(c.row.run_id, style="dim"), Text(c.row.message or ""))
+                           Text(c.row.name), Text(compact_id(c.row.run_id), style="dim"), Text(c.row.message or ""))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "alerts-active":

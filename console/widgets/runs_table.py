@@ -122,8 +122,12 @@ def health_cell(health: Health | None, status: str, crit: str = "red", warn: str
 def compact_id(run_id: str, now: float | None = None) -> str:
     """``process-080000-1a2b`` for today's ``process-20261201-080000-1a2b`` (narrow terminals; the
     detail pane's title keeps the whole id)."""
-    today = time.strftime("%Y%m%d", time.localtime(now))
-    return run_id.replace(f"-{today}-", "-", 1)
+    return run_id.replace(f"-{today(now)}-", "-", 1)
+
+
+def today(now: float | None = None) -> str:
+    """The local date as run ids spell it (``20261201``)."""
+    return time.strftime("%Y%m%d", time.localtime(now))
 
 
 def row_cells(summary: RunSummary, status_color: StatusColor, health: Health | None = None,
