@@ -74,6 +74,9 @@ LAZY_COMMANDS: dict[str, LazyCommand] = {
     "report": _lazy("report", "Score phases from harness reports; write the report."),
     "batch": _lazy("batch", "Hosted Batch APIs: submit a file, detach, fetch the results later."),
     "select": _lazy("select", "Choose N instances of a dataset for a scale-up phase."),
+    "rerun": _lazy("rerun", "Run a run's recorded command again (it resumes)."),
+    "retry": _lazy("rerun", "Retry only what failed in a run."),
+    "web": _lazy("web", "Serve the console to a web browser (textual-serve)."),
 }
 
 
@@ -186,12 +189,14 @@ def root(
     ),
     config: Optional[str] = typer.Option(None, "--config", "-c", help="Config file (default: ./rollout.toml, then the user config)."),
     color: ColorMode = typer.Option(ColorMode.auto, "--color", help="Colour output: auto, always or never (NO_COLOR is respected)."),
+    read_only: bool = typer.Option(False, "--read-only", help="Console only: look, never launch or stop."),
+    no_mouse: bool = typer.Option(False, "--no-mouse", help="Console only: leave the mouse to the terminal (select, copy)."),
 ) -> None:
     ctx.obj = CliState(workspace_flag=workspace, config_path=config, color=color.value)
     if ctx.invoked_subcommand is None:
         from console.app import run_app  # Textual loads only when the console opens
 
-        run_app(ctx.obj)
+        run_app(ctx.obj, read_only=read_only, mouse=not no_mouse)
 
 
 def _register() -> None:

@@ -28,11 +28,13 @@ def run_in_foreground(
     title: str | None = None,
     plain: bool | None = None,
     hooks: Iterable[StateHook] = (),
+    extra: dict[str, Any] | None = None,
     run: RunDir | None = None,
 ) -> JobResult:
     """Run ``job`` with a run directory; show progress on stderr; return the result.
 
     Live view when stderr is a terminal (unless ``plain``), else one plain line per second.
+    ``extra`` goes into run.json (the job's name and equivalent command, for reruns).
     ``run`` continues an existing run (a batch followed from a later process).
     RolloutError propagates (the CLI prints it as one line with its exit code).
     """
@@ -65,13 +67,16 @@ def run_in_foreground(
         else:
             cli.echo_err(line)
 
+    from engine.alerts import state_hooks  # the job's alert rules (engine.jobs knows none)
+
+    hooks = [*hooks, *state_hooks(cli.config)]
     if live is not None:
         live.start()
     try:
         result = run_job(
             kind, job, workspace=cli.workspace, argv=argv if argv is not None else sys.argv, config=cli.config,
             inputs=inputs, outputs=outputs, title=title, echo=echo, on_state=on_state, on_start=on_start,
-            hooks=hooks, run=run,
+            hooks=hooks, extra=extra, run=run,
         )
     finally:
         if live is not None:

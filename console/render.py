@@ -25,7 +25,8 @@ def state_view(run_id: str, state: dict[str, Any], events: list[dict[str, Any]] 
         head.append(f"  phase: {state['phase']}", style="dim")
     total = c.get("total") or 0
     bar = Table.grid()  # a bare ProgressBar does not end its line inside a Group
-    bar.add_row(ProgressBar(total=total or None, completed=c.get("done", 0), width=50))
+    # no total (a server): an empty bar, not rich's pulse, whose frames change with the clock
+    bar.add_row(ProgressBar(total=total or 1, completed=c.get("done", 0) if total else 0, width=50))
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="dim")
     grid.add_column()

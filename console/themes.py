@@ -36,7 +36,7 @@ DEFAULT_THEME = "rollout-dark"
 _STATUS_FALLBACK: dict[str, str] = {
     "running": "accent", "starting": "accent", "serving": "success", "done": "success",
     "failed": "error", "lost": "error", "cancelled": "secondary", "stopping": "warning",
-    "paused": "warning", "waiting": "warning",
+    "paused": "warning", "waiting": "warning", "stale": "warning",
 }
 
 _COLOR_FIELDS = ("primary", "secondary", "accent", "foreground", "background", "surface", "panel",

@@ -19,8 +19,12 @@ rate) and ``figures.success_rate``/``success_rate_n`` (Overall ≥ 0.5) from ``r
 samples add up to their instance) and from eval runs given ``--rollout-runs``;
 ``figures.crashes`` = harness/Docker/infrastructure errors of an eval run.
 
-Hysteresis (``hold_s``): a rule raises once its condition has held for ``hold_s`` seconds and
-clears once it has stopped holding for ``hold_s`` seconds. ``min_samples``: the value must rest on
+Hysteresis: a rule raises once its condition has held for ``hold_s`` seconds, and clears once the
+value has been back past its clear threshold (``clear_threshold``, default 10% of the threshold on
+the good side: :func:`clear_threshold`) for ``clear_hold_s`` seconds (default ``hold_s``; built-in
+rules wait at least :data:`DEFAULT_CLEAR_HOLD_S`). Between the two thresholds nothing changes, so a
+figure hovering at its threshold raises once and clears once. ``[alert_tuning.<rule>]`` in the
+config changes a built-in rule's fields. ``min_samples``: the value must rest on
 at least that many observations before the rule may fire — ``<metric>_n`` when the state gives it
 (e.g. ``figures.error_rate_recent_n``; ``figures.attempts`` for the processor's error rate), items
 finished for job figures, evaluations otherwise.
@@ -51,14 +55,20 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from engine.config import AlertRule
+from engine.errors import InputError
 from engine.jobs import Alert, JobContext, StateHook
-from engine.runs import redact_text
+from engine.monitor.thresholds import THRESHOLDS
+from engine.runs import redact_text, run_output_paths
 
 OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
 }
 #: a monitor sample older than this is not used (seconds)
 SAMPLE_MAX_AGE_S = 15.0
+#: the default clear threshold sits this fraction of the threshold on the good side
+CLEAR_BAND = 0.10
+#: a built-in rule clears only after its figure stayed back this long (seconds), unless it says otherwise
+DEFAULT_CLEAR_HOLD_S = 30.0
 #: how often the hook measures disks itself when no fresh sample exists (seconds)
 LOCAL_DISK_EVERY_S = 10.0
 #: how often a GPU-targeting job re-asks for the sampler (seconds)
@@ -85,9 +95,11 @@ def default_rules(budget_usd: float | None = None) -> list[AlertRule]:
                   severity="critical", action="repeated crashes: check the server, Docker and the run's error log"),
         AlertRule(name="gpu_idle", metric="derived.target_gpu_util", op="<", threshold=10, hold_s=300,
                   action="a GPU this job uses has been idle for 5 minutes: check the server and the request queue"),
-        AlertRule(name="gpu_memory_high", metric="gpu.max_mem_pct", op=">", threshold=95, hold_s=30,
+        AlertRule(name="gpu_memory_high", metric="gpu.max_mem_pct", op=">", threshold=THRESHOLDS["gpu_mem"].crit,
+                  hold_s=30,
                   action="GPU memory is nearly full: expect OOM; lower --mem-fraction-static or concurrency"),
-        AlertRule(name="disk_low", metric="disk.min_free_pct", op="<", threshold=10, hold_s=10, severity="critical",
+        AlertRule(name="disk_low", metric="disk.min_free_pct", op="<", threshold=THRESHOLDS["disk_free"].crit,
+                  hold_s=10, severity="critical",
                   action="less than 10% disk free on the workspace or an output folder: free space before writes fail"),
         AlertRule(name="error_rate_high", metric="figures.error_rate_recent", op=">", threshold=0.05,
                   min_samples=20, hold_s=5,
@@ -99,12 +111,25 @@ def default_rules(budget_usd: float | None = None) -> list[AlertRule]:
         rules.append(AlertRule(name="budget_exceeded", metric="cost_projected_usd", op=">", threshold=budget_usd,
                                severity="critical",
                                action=f"the projected cost passes the budget of ${budget_usd:g}: stop or shrink the run"))
-    return rules
+    return [with_clear_defaults(r) for r in rules]
+
+
+def with_clear_defaults(rule: AlertRule) -> AlertRule:
+    """A built-in rule with the clear side filled in: a recent-window figure (error rate) is
+    noisy, so it clears at half its threshold; every built-in rule waits
+    :data:`DEFAULT_CLEAR_HOLD_S` (or its own hold, when longer) before clearing."""
+    update: dict[str, Any] = {}
+    if rule.clear_hold_s is None:
+        update["clear_hold_s"] = max(rule.hold_s, DEFAULT_CLEAR_HOLD_S)
+    if rule.clear_threshold is None and rule.metric.endswith("_recent") and rule.op in (">", ">="):
+        update["clear_threshold"] = rule.threshold / 2
+    return rule.model_copy(update=update) if update else rule
 
 
 def rules_from_config(config: Any) -> list[AlertRule]:
     """Enabled rules: the defaults (unless ``use_default_alerts`` is false) with the config's rules
-    added; a config rule with a default's name replaces it."""
+    added; a config rule with a default's name replaces it; ``alert_tuning`` then changes fields
+    of rules by name (an unknown name is an InputError)."""
     if config is None:
         return [r for r in default_rules() if r.enabled]
     by_name: dict[str, AlertRule] = {}
@@ -113,7 +138,30 @@ def rules_from_config(config: Any) -> list[AlertRule]:
             by_name[rule.name] = rule
     for rule in getattr(config, "alerts", None) or []:
         by_name[rule.name] = rule
+    for name, tuning in (getattr(config, "alert_tuning", None) or {}).items():
+        if name not in by_name:
+            raise InputError(f"alert_tuning.{name}: no such alert rule (have: {', '.join(sorted(by_name))}): "
+                             "fix the name in the config")
+        by_name[name] = by_name[name].model_copy(update=tuning.model_dump(exclude_none=True))
     return [r for r in by_name.values() if r.enabled]
+
+
+def clear_threshold(rule: AlertRule) -> float:
+    """Where an active rule's value must get back to before it may clear: the rule's own
+    ``clear_threshold``, else :data:`CLEAR_BAND` of the threshold on the good side."""
+    if rule.clear_threshold is not None:
+        return rule.clear_threshold
+    band = abs(rule.threshold) * CLEAR_BAND
+    if rule.op in (">", ">="):
+        return rule.threshold - band
+    if rule.op in ("<", "<="):
+        return rule.threshold + band
+    return rule.threshold
+
+
+def clear_hold_s(rule: AlertRule) -> float:
+    """How long the value must stay past the clear threshold before the rule clears."""
+    return rule.hold_s if rule.clear_hold_s is None else rule.clear_hold_s
 
 
 # -- metrics ---------------------------------------------------------------------------------
@@ -257,26 +305,29 @@ class AlertEvaluator:
             value = _num(raw)
             if value is not None:
                 track.seen += 1
-            holds = value is not None and OPS[rule.op](value, rule.threshold)
-            if holds:
-                track.clearing_since = None
-                if track.active:
+            if not track.active:
+                holds = value is not None and OPS[rule.op](value, rule.threshold)
+                if not holds:
+                    track.pending_since = None
                     continue
                 if track.pending_since is None:
                     track.pending_since = now
                 if now - track.pending_since >= rule.hold_s and self._observations(rule, ns, track) >= rule.min_samples:
                     track.active = True
+                    track.pending_since = None
                     out.append(Transition(rule, True, raw, self._alert(rule, raw)))
-            else:
-                track.pending_since = None
-                if not track.active:
-                    continue
-                if track.clearing_since is None:
-                    track.clearing_since = now
-                if now - track.clearing_since >= rule.hold_s:
-                    track.active = False
-                    track.clearing_since = None
-                    out.append(Transition(rule, False, raw))
+                continue
+            # active: a missing metric counts as clear; between the two thresholds nothing changes
+            back = value is None or not OPS[rule.op](value, clear_threshold(rule))
+            if not back:
+                track.clearing_since = None
+                continue
+            if track.clearing_since is None:
+                track.clearing_since = now
+            if now - track.clearing_since >= clear_hold_s(rule):
+                track.active = False
+                track.clearing_since = None
+                out.append(Transition(rule, False, raw))
         return out
 
     @staticmethod
@@ -378,12 +429,10 @@ class AlertHook:
         self.runner = OnAlertRunner(command, float(getattr(config, "on_alert_timeout_s", 10.0))) if command else None
         self.bell = bool(getattr(config, "bell", False))
         self._read_sample = read_sample
+        self._sample_reader: Any = None  # engine.monitor.reader.SampleReader, made on first use
         self._delivered: dict[str, Alert] = {}
-        self._next_sample = 0.0
-        self._sample: dict[str, Any] | None = None
         self._next_disk = 0.0
         self._local: dict[str, Any] = {}
-        self._next_ensure = 0.0
         self._disk_paths: dict[str, str] | None = None
 
     def __call__(self, state: dict[str, Any], ctx: JobContext) -> None:
@@ -391,10 +440,9 @@ class AlertHook:
         self._report_deliveries(ctx)
         workspace = ctx.run.path.parent.parent
         figures = state.get("figures") or {}
-        if (figures.get("gpu_indices") is not None or figures.get("targets_gpu")) and now >= self._next_ensure:
-            self._next_ensure = now + ENSURE_SAMPLER_EVERY_S
+        if figures.get("gpu_indices") is not None or figures.get("targets_gpu"):
             self._ensure_sampler(workspace, ctx)
-        sample = self._latest(workspace, now)
+        sample = self._latest(workspace)
         ns = build_metrics(state, sample, self._local_disks(workspace, ctx, now))
         for t in self.evaluator.evaluate(ns, now):
             if t.raised and t.alert is not None:
@@ -408,16 +456,18 @@ class AlertHook:
         self._deliver_changes(ctx)
 
     # -- inputs ------------------------------------------------------------------------------
-    def _latest(self, workspace: Path, now: float) -> dict[str, Any] | None:
-        if now >= self._next_sample:
-            self._next_sample = now + 1.0
-            if self._read_sample is not None:
-                self._sample = self._read_sample(workspace)
-            else:
-                from engine.monitor.sampler import read_latest
+    def _reader(self, workspace: Path) -> Any:
+        if self._sample_reader is None:
+            from engine.monitor.reader import SampleReader  # psutil and the sampler: only when a job runs
 
-                self._sample = read_latest(workspace, max_age_s=SAMPLE_MAX_AGE_S)
-        return self._sample
+            self._sample_reader = SampleReader(workspace, max_age_s=SAMPLE_MAX_AGE_S, read_every_s=1.0,
+                                               ensure_every_s=ENSURE_SAMPLER_EVERY_S, clock=self.clock)
+        return self._sample_reader
+
+    def _latest(self, workspace: Path) -> dict[str, Any] | None:
+        if self._read_sample is not None:
+            return self._read_sample(workspace)
+        return self._reader(workspace).latest()
 
     def _local_disks(self, workspace: Path, ctx: JobContext, now: float) -> dict[str, Any]:
         """Disk free of the workspace and the run's output folders, measured here every 10 s."""
@@ -438,21 +488,15 @@ class AlertHook:
         return self._local
 
     def _job_paths(self, workspace: Path, ctx: JobContext) -> dict[str, str]:
-        """The workspace and the run's output paths (from run.json), read once."""
+        """The workspace and the run's output paths (from run.json, absolute), read once."""
         if self._disk_paths is None:
-            self._disk_paths = {"workspace": str(workspace)}
-            outputs = ctx.run.read_run().get("outputs") or {}
-            for label, value in outputs.items() if isinstance(outputs, dict) else ():
-                if isinstance(value, str) and value:
-                    self._disk_paths[str(label)] = value
+            self._disk_paths = {"workspace": str(workspace), **run_output_paths(ctx.run.read_run())}
         return self._disk_paths
 
     def _ensure_sampler(self, workspace: Path, ctx: JobContext) -> None:
-        from engine.monitor.sampler import ensure_sampler
-
         paths = {k: v for k, v in self._job_paths(workspace, ctx).items() if k != "workspace"}
         try:
-            ensure_sampler(workspace, paths=paths or None)
+            self._reader(workspace).keep_alive(paths or None)
         except OSError as exc:
             ctx.warn(f"could not start the monitor sampler in {workspace}: {exc}")
 

@@ -53,17 +53,38 @@ class Price(_Strict):
 
 
 class AlertRule(_Strict):
-    """A threshold rule evaluated on job state and monitor samples (engine/alerts)."""
+    """A threshold rule evaluated on job state and monitor samples (engine/alerts).
+
+    It raises once ``metric op threshold`` has held for ``hold_s`` seconds, and clears once the
+    value is back past ``clear_threshold`` (default: 10% of the threshold on the good side) for
+    ``clear_hold_s`` seconds (default: ``hold_s``), so a figure hovering at its threshold raises
+    once and clears once.
+    """
 
     name: str
     metric: str
     op: Literal[">", ">=", "<", "<=", "==", "!="]
     threshold: float
+    clear_threshold: float | None = None
     min_samples: int = Field(default=1, ge=1)
     hold_s: float = Field(default=0.0, ge=0)
+    clear_hold_s: float | None = Field(default=None, ge=0)
     severity: Literal["warn", "critical"] = "warn"
     action: str = ""
     enabled: bool = True
+
+
+class AlertTuning(_Strict):
+    """``[alert_tuning.<rule>]``: change some fields of a built-in rule without restating it."""
+
+    threshold: float | None = None
+    clear_threshold: float | None = None
+    min_samples: int | None = Field(default=None, ge=1)
+    hold_s: float | None = Field(default=None, ge=0)
+    clear_hold_s: float | None = Field(default=None, ge=0)
+    severity: Literal["warn", "critical"] | None = None
+    action: str | None = None
+    enabled: bool | None = None
 
 
 class ServerEngine(_Strict):
@@ -111,6 +132,8 @@ class Config(BaseSettings):
     workspace: str | None = None
     theme: str = "rollout-dark"
     refresh_interval: float = Field(default=1.0, gt=0, le=60)
+    #: console key overrides: binding id -> keys ("runs.filter" = "slash,f"); see the console's ? overlay
+    keymap: dict[str, str] = Field(default_factory=dict)
     endpoints: dict[str, Endpoint] = Field(default_factory=dict)
     default_endpoint: str | None = None
     #: context length for the prompt-size guard when neither the endpoint nor its entry says
@@ -118,6 +141,7 @@ class Config(BaseSettings):
     prices: dict[str, Price] = Field(default_factory=dict)
     budget_usd: float | None = Field(default=None, ge=0)
     alerts: list[AlertRule] = Field(default_factory=list)
+    alert_tuning: dict[str, AlertTuning] = Field(default_factory=dict)
     use_default_alerts: bool = True
     on_alert: str | None = None
     on_alert_timeout_s: float = Field(default=10.0, gt=0)
@@ -209,6 +233,11 @@ CONFIG_TEMPLATE = '''\
 theme = "rollout-dark"          # or "rollout-light", or a theme file of your own
 refresh_interval = 1.0
 
+# Console keys: binding id = keys (comma-separated). Ids are listed by the console's ? overlay.
+# [keymap]
+# "runs.filter" = "slash,f"
+# "runs.stop" = "x"
+
 # Stop spending: alert when the projected cost of a run passes this (USD).
 # budget_usd = 500.0
 
@@ -240,6 +269,14 @@ refresh_interval = 1.0
 # hold_s = 120
 # severity = "warn"
 # action = "check the server's queue"
+
+# Tune a built-in rule without restating it (`rollout monitor --rules` lists them):
+# a rule raises after `hold_s` seconds past `threshold` and clears after `clear_hold_s`
+# seconds back past `clear_threshold`.
+# [alert_tuning.success_rate_low]
+# threshold = 0.4
+# clear_threshold = 0.5
+# hold_s = 60
 
 # A command run with each alert as JSON on stdin (Slack, email...), killed after the timeout.
 # on_alert = "~/bin/notify-slack"

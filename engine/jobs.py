@@ -340,8 +340,13 @@ class _Runner:
         if not force and not ctx.dirty and now - self.last_write < HEARTBEAT_EVERY_S:
             return
         tokens = ctx.tokens["prompt"] + ctx.tokens["completion"]
-        rate = self.meter.update(now, ctx.counters["done"], tokens)
-        state = ctx.snapshot(rate, _eta(ctx.counters, rate["items_per_s"]))
+        # this run's own work: items a resume skipped as already done would inflate the rate
+        worked = ctx.counters["done"] - ctx.counters["skipped"]
+        rate = self.meter.update(now, worked, tokens)
+        live = ctx.status not in ("done", "failed", "cancelled")
+        if ctx.status in ("failed", "cancelled"):  # a stopped run has no live rate (a done one keeps its last)
+            rate = {"items_per_s": None, "tokens_per_s": None}
+        state = ctx.snapshot(rate, _eta(ctx.counters, rate["items_per_s"]) if live else None)
         for hook in self.hooks:
             try:
                 hook(state, ctx)
@@ -392,10 +397,15 @@ def run_job(
     hooks: Iterable[StateHook] = (),
     state_interval: float = 0.5,
     install_signals: bool = True,
+    extra: dict[str, Any] | None = None,
     run: RunDir | None = None,
 ) -> JobResult:
     """Run ``job`` to completion inside a new run directory and return how it ended.
 
+    ``extra`` is added to run.json (``job`` and ``command``: the job's name and equivalent
+    ``rollout ...`` command, which the console reruns).
+    ``hooks`` run on every state write; the caller hands in the alert hooks
+    (``engine.alerts.state_hooks(config)``): this module knows nothing of alert rules.
     ``run`` continues an existing run instead (a job whose work outlives its processes, such as
     a hosted batch picked up later by run id): run.json then names this process.
 
@@ -405,11 +415,11 @@ def run_job(
     """
     if run is None:
         run = create_run(workspace, kind, argv if argv is not None else sys.argv, inputs=inputs, outputs=outputs,
-                         title=title)
+                         title=title, extra=extra)
     else:
         import socket
 
-        run.update_run(pid=os.getpid(), host=socket.gethostname(), finished=None, status="starting")
+        run.update_run(pid=os.getpid(), host=socket.gethostname(), finished=None, status="starting", **(extra or {}))
     if on_start is not None:
         on_start(run)
     return asyncio.run(
@@ -431,10 +441,6 @@ async def _run_async(
     install_signals: bool,
 ) -> JobResult:
     ctx = JobContext(run, kind=kind, config=config, echo=echo)
-    if config is not None:
-        from engine import alerts  # imported late: engine.alerts imports this module
-
-        hooks = [*hooks, *alerts.state_hooks(config)]
     runner = _Runner(ctx, state_interval=state_interval, hooks=hooks, on_state=on_state)
     loop = asyncio.get_running_loop()
     installed: list[int] = []
@@ -471,9 +477,18 @@ async def _run_async(
         ticker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await ticker
+    try:
+        return _finalize(run, ctx, runner, kind, outcome, error, status)
+    finally:
+        # only now: a "stop now" signal landing while the run is being finalized is a no-op
+        # instead of the default action (killed mid-write, run.json never marked finished)
         for sig in installed:
             loop.remove_signal_handler(sig)
 
+
+def _finalize(run: RunDir, ctx: JobContext, runner: "_Runner", kind: str, outcome: JobOutcome | None,
+              error: BaseException | None, status: str) -> JobResult:
+    """The run's end: exit code, final state and events, run.json marked finished."""
     outcome = outcome or JobOutcome()
     if outcome.figures:
         ctx.figures.update(outcome.figures)

@@ -194,8 +194,9 @@ class RunDir:
             alerts=list(state.get("alerts") or []),
             title=run.get("title"),
             exit_code=run.get("exit_code"),
-            heartbeat=state.get("heartbeat"),
+            heartbeat=state.get("heartbeat") if isinstance(state.get("heartbeat"), (int, float)) else None,
             tokens=dict(state.get("tokens") or {}),
+            waiting_on=state.get("waiting_on") or run.get("waiting_on"),
         )
 
 
@@ -218,8 +219,11 @@ class RunSummary:
     alerts: list[Any] = field(default_factory=list)
     title: str | None = None
     exit_code: int | None = None
+    #: when the job last rewrote its state (viewers tell a silent job: ``stale``)
     heartbeat: float | None = None
     tokens: dict[str, Any] = field(default_factory=dict)
+    #: the remote service holding the run's work (a hosted batch): no local heartbeat expected
+    waiting_on: str | None = None
 
     @property
     def progress(self) -> float | None:
@@ -240,6 +244,15 @@ def _tail_lines(fh: Any, count: int, block: int = 65536) -> list[bytes]:
         data = fh.read(step) + data
     lines = data.splitlines()
     return lines[-count:] if count else []
+
+
+def tail_text(path: Path, count: int) -> list[str]:
+    """The last ``count`` lines of a text file (a server log...), [] when it cannot be read."""
+    try:
+        with open(path, "rb") as fh:
+            return [line.decode("utf-8", errors="replace") for line in _tail_lines(fh, count)]
+    except OSError:
+        return []
 
 
 def runs_root(workspace: Path) -> Path:
@@ -283,12 +296,33 @@ def create_run(
         "finished": None,
         "status": "starting",
         "inputs": inputs or {},
-        "outputs": outputs or {},
+        # absolute, so a viewer started elsewhere finds them (see run_output_paths)
+        "outputs": {k: os.path.abspath(os.path.expanduser(v)) if isinstance(v, str) and v else v
+                    for k, v in (outputs or {}).items()},
     }
     if extra:
         info.update(extra)
     run.write_run(info)
     return run
+
+
+def run_output_paths(info: dict[str, Any]) -> dict[str, str]:
+    """A run's output paths (run.json ``outputs``), label -> absolute path.
+
+    Relative paths (run.json of older versions) are resolved against the job's own working
+    directory (``cwd`` in run.json), never the viewer's.
+    """
+    outputs = info.get("outputs")
+    cwd = info.get("cwd")
+    out: dict[str, str] = {}
+    for label, value in outputs.items() if isinstance(outputs, dict) else ():
+        if not isinstance(value, str) or not value:
+            continue
+        path = Path(value).expanduser()
+        if not path.is_absolute() and isinstance(cwd, str) and cwd:
+            path = Path(cwd) / path
+        out[str(label)] = os.path.normpath(str(path))
+    return out
 
 
 def list_runs(workspace: Path) -> list[RunDir]:
@@ -365,7 +399,8 @@ def signal_run(run: RunDir, now: bool = False) -> int:
         os.kill(int(pid), _signal.SIGTERM)
         if now:
             time.sleep(0.2)  # let the first signal land before the second means "now"
-            if pid_alive(pid, host, started):
+            # a run that already finished its graceful stop needs no second signal
+            if pid_alive(pid, host, started) and run.effective_status() in ACTIVE_STATUSES:
                 os.kill(int(pid), _signal.SIGTERM)
     except ProcessLookupError:
         pass

@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-from enum import Enum
-from typing import Any
-
 import typer
 
 agentless_app = typer.Typer(
     help="Agentless-style SWE-bench stages: localization and repair/test requests, patch extraction.",
     no_args_is_help=True,
 )
-
-
-class Role(str, Enum):
-    bugfixer = "bugfixer"
-    testwriter = "testwriter"
-
-
-def seed_option(default: Any, *names: str, **kw: Any) -> Any:
-    """An option under the seed's underscore spelling (``--output_file``) plus the hyphenated alias."""
-    flags = list(names)
-    for n in names:
-        if "_" in n and n.startswith("--"):
-            flags.append(n.replace("_", "-"))
-    return typer.Option(default, *dict.fromkeys(flags), **kw)
 
 
 def register(app: typer.Typer) -> None:

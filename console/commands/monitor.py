@@ -86,7 +86,12 @@ class _Feed:
     """Samples for a continuous view: the shared sampler's, or taken here when it cannot run."""
 
     def __init__(self, cli: CliState, ws: Path, paths: dict[str, str], interval: float) -> None:
+        from engine.monitor import SampleReader
+
         self.cli, self.ws, self.paths, self.interval = cli, ws, paths, interval
+        # every refresh keeps the shared sampler alive (and restarts it if it died)
+        self.reader = SampleReader(ws, max_age_s=max(3 * interval, 5.0), ensure_every_s=0.0,
+                                   interval_s=min(interval, 1.0))
         self.local: tuple[SystemProbe, NvmlSource] | None = None
 
     def _go_local(self, why: str) -> None:
@@ -97,24 +102,18 @@ class _Feed:
         time.sleep(0.3)  # CPU percentages need an interval
 
     def next(self) -> dict[str, Any]:
-        from engine.monitor import ensure_sampler, monitor_dir, read_latest, take_sample
+        from engine.monitor import monitor_dir, take_sample
 
         if self.local is None:
             try:
-                # every refresh: keeps the shared sampler alive, restarts it if it died
-                ensure_sampler(self.ws, paths=self.paths or None, interval_s=min(self.interval, 1.0))
+                self.reader.keep_alive(self.paths or None)
             except OSError as exc:
                 self._go_local(f"cannot run the shared sampler in {monitor_dir(self.ws)}: {exc.strerror or exc}")
         if self.local is None:
-            deadline = time.monotonic() + 5.0
-            while True:
-                sample = read_latest(self.ws, max_age_s=max(3 * self.interval, 5.0))
-                if sample is not None:
-                    return sample
-                if time.monotonic() > deadline:
-                    self._go_local(f"the shared sampler wrote nothing (see {monitor_dir(self.ws) / 'sampler.log'})")
-                    break
-                time.sleep(0.1)
+            sample = self.reader.wait(5.0)
+            if sample is not None:
+                return sample
+            self._go_local(f"the shared sampler wrote nothing (see {monitor_dir(self.ws) / 'sampler.log'})")
         assert self.local is not None
         probe, source = self.local
         sample = take_sample(probe, source, {"workspace": str(self.ws), **self.paths}, self.interval)
@@ -130,17 +129,19 @@ def _print_rules(cli: CliState, json_out: bool) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from engine.alerts import rules_from_config
+    from engine.alerts import clear_hold_s, clear_threshold, rules_from_config
 
     found = rules_from_config(cli.config)
     if json_out:
-        print_json([r.model_dump(mode="json") for r in found])
+        print_json([{**r.model_dump(mode="json"), "clear_threshold": clear_threshold(r), "clear_hold_s": clear_hold_s(r)}
+                    for r in found])
         return
     table = Table(title="Alert rules", title_justify="left", box=None, pad_edge=False)
-    for col in ("name", "when", "min samples", "hold", "severity", "action"):
+    for col in ("name", "raises when", "clears below/above", "min samples", "hold/clear", "severity", "action"):
         table.add_column(col, overflow="fold")
     for r in found:
-        table.add_row(r.name, f"{r.metric} {r.op} {r.threshold:g}", str(r.min_samples), f"{r.hold_s:g}s",
+        table.add_row(r.name, f"{r.metric} {r.op} {r.threshold:g}", f"{clear_threshold(r):g}", str(r.min_samples),
+                      f"{r.hold_s:g}s/{clear_hold_s(r):g}s",
                       Text(r.severity, style="bold red" if r.severity == "critical" else "yellow"), r.action)
     cli.out.print(table)
 
@@ -159,15 +160,13 @@ def _has_paths(sample: dict[str, Any], paths: dict[str, str]) -> bool:
 # -- rendering -------------------------------------------------------------------------------
 
 
-def _level(value: float | None, warn: float, crit: float, higher_is_worse: bool = True) -> str:
+def _level(figure: str, value: float | None) -> str:
+    """The style of a figure at its level in engine.monitor's threshold table (the console's too)."""
+    from engine.monitor import level
+
     if value is None:
         return ""
-    bad = (lambda v, t: v >= t) if higher_is_worse else (lambda v, t: v <= t)
-    if bad(value, crit):
-        return "bold red"
-    if bad(value, warn):
-        return "yellow"
-    return "green"
+    return {"crit": "bold red", "warn": "yellow"}.get(level(figure, value), "green")
 
 
 def _pct(value: float | None) -> str:
@@ -214,16 +213,16 @@ def render_sample(sample: dict[str, Any]) -> RenderableType:
 
     cores = sys_.get("cpu_per_core_pct") or []
     cpu = Text("CPU ")
-    cpu.append(_pct(sys_.get("cpu_total_pct")), style=_level(sys_.get("cpu_total_pct"), 80, 95))
+    cpu.append(_pct(sys_.get("cpu_total_pct")), style=_level("cpu", sys_.get("cpu_total_pct")))
     cpu.append(f"  ({len(cores)} cores: ")
     for i, v in enumerate(cores):
-        cpu.append(f"{v:.0f}", style=_level(v, 80, 95))
+        cpu.append(f"{v:.0f}", style=_level("cpu", v))
         cpu.append(" " if i < len(cores) - 1 else "")
     cpu.append(f")  load {sys_.get('load_1m')} {sys_.get('load_5m')} {sys_.get('load_15m')}")
     parts.append(cpu)
     mem = Text("Mem ")
     mem.append(f"{sys_.get('mem_used_gib', 0):.1f}/{sys_.get('mem_total_gib', 0):.1f} GiB "
-               f"({_pct(sys_.get('mem_used_pct'))})", style=_level(sys_.get("mem_used_pct"), 85, 95))
+               f"({_pct(sys_.get('mem_used_pct'))})", style=_level("mem", sys_.get("mem_used_pct")))
     mem.append(f"   Swap {sys_.get('swap_used_gib', 0):.1f}/{sys_.get('swap_total_gib', 0):.1f} GiB   "
                f"Net ↑ {_bytes_rate(sys_.get('net_sent_bps'))} ↓ {_bytes_rate(sys_.get('net_recv_bps'))}")
     parts.append(mem)
@@ -233,7 +232,7 @@ def render_sample(sample: dict[str, Any]) -> RenderableType:
         disks.add_column(col, justify="right" if col in ("free", "total", "free %") else "left")
     for d in sys_.get("disks") or []:
         disks.add_row(d["label"], d["path"], f"{d['free_gib']:.1f} GiB", f"{d['total_gib']:.1f} GiB",
-                      Text(_pct(d["free_pct"]), style=_level(d["free_pct"], 20, 10, higher_is_worse=False)))
+                      Text(_pct(d["free_pct"]), style=_level("disk_free", d["free_pct"])))
     parts.append(disks)
 
     gpu = GpuState.from_dict(sample.get("gpu") or {})
@@ -245,9 +244,9 @@ def render_sample(sample: dict[str, Any]) -> RenderableType:
             table.add_column(col)
         for g in gpu.gpus:
             d = describe_gpu(g)
-            table.add_row(d["gpu"], d["name"], Text(d["util"], style=_level(g.util_pct, 101, 101)),
-                          Text(d["memory"], style=_level(g.mem_pct, 90, 95)), d["power"],
-                          Text(d["temp"], style=_level(g.temp_c, 80, 88)), d["clocks"], d["processes"])
+            table.add_row(d["gpu"], d["name"], Text(d["util"], style=_level("gpu_util", g.util_pct)),
+                          Text(d["memory"], style=_level("gpu_mem", g.mem_pct)), d["power"],
+                          Text(d["temp"], style=_level("gpu_temp", g.temp_c)), d["clocks"], d["processes"])
         parts.append(table)
 
     procs = Table(title="Top processes", title_justify="left", box=None, pad_edge=False)

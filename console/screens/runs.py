@@ -3,32 +3,37 @@
 Polling never blocks the UI: a thread worker reads the run directories (and the box's latest
 monitor sample), the result is applied in one ``batch_update()``, and the next poll is scheduled
 only when the last one has finished, so a slow disk gives slower updates, never a pile of polls.
-Rows are updated by key (``update_cell``). Alerts raised or cleared between two polls become
-notifications (and the terminal bell with ``config.bell``).
+Rows are updated by key (``update_cell``). Alerts raised between two polls become one
+notification each (none when they clear) (and the terminal bell with ``config.bell``).
 """
 
 from __future__ import annotations
 
 import socket
+import time
 from functools import partial
 from pathlib import Path
 
 from textual.app import App, ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header
+from textual.widgets import DataTable, Footer, Header, Input
 from textual.worker import Worker, WorkerState
 
+from console.actions import bindings
 from console.screens.confirm import ConfirmScreen
 from console.screens.help import HelpScreen
-from console.screens.workspace_poll import AlertRow, Snapshot, WorkspacePoller
+from console.screens.workspace_poll import AlertRow, RunDetailData, Snapshot, WorkspacePoller
 from console.themes import status_color
 from console.widgets.alerts_panel import AlertsPanel
+from console.widgets.eval_view import EvalView
+from console.widgets.process_view import ProcessView, is_process_run
+from console.widgets.server_view import ServerView, is_server_run
 from console.widgets.box_panel import BoxPanel, palette_from_theme
 from console.widgets.run_detail import EventsPane, RunDetail
-from console.widgets.runs_table import RunsTable
+from console.widgets.quiet import set_subtitle, set_title
+from console.widgets.runs_table import Health, RunsTable
 from engine.errors import RolloutError
 from engine.runs import ACTIVE_STATUSES, RUNS_DIRNAME, RunDir, signal_run
 
@@ -36,21 +41,16 @@ MIN_INTERVAL_S = 0.25
 MAX_INTERVAL_S = 60.0
 #: the box panel shows by default only on terminals at least this tall (it can be toggled with m)
 BOX_MIN_HEIGHT = 36
+#: narrower than this, the alerts/events column gets half the width (not two fifths)
+NARROW_WIDTH = 120
 #: more alerts than this raised in one poll give one summary notification, not a flood
-NOTIFY_MAX = 3
+NOTIFY_MAX = 2
 
 
 class RunsScreen(Screen[None]):
     """Runs of one workspace, refreshed every ``interval`` seconds."""
 
-    BINDINGS = [
-        Binding("r", "refresh_now", "Refresh"),
-        Binding("s", "stop_run", "Stop run"),
-        Binding("m", "toggle_box", "Box panel"),
-        Binding("plus", "interval(0.5)", "Refresh more often", show=False),
-        Binding("equals", "interval(0.5)", "Refresh more often", show=False),  # + without Shift
-        Binding("minus", "interval(2)", "Refresh less often", show=False),
-    ]
+    BINDINGS = bindings("runs")
 
     def __init__(self, workspace: Path, interval: float = 1.0, *, bell: bool = False,
                  poller: WorkspacePoller | None = None) -> None:
@@ -68,6 +68,9 @@ class RunsScreen(Screen[None]):
         self._poll_again = False
         self._selected: str | None = None
         self._last_error: str | None = None
+        #: polling paused with p: the screen keeps what it shows
+        self.paused = False
+        self.snapshot_count = 0
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -75,13 +78,35 @@ class RunsScreen(Screen[None]):
         table = RunsTable(id="runs")
         table.border_title = "runs"
         yield table
+        filt = Input(placeholder="filter: kind:eval status:running words…  (Enter keeps, Esc clears)", id="filter")
+        filt.display = False
+        yield filt
         with Horizontal(id="detail"):
             with VerticalScroll(id="run-detail-scroll"):
+                # the selected run's own view, by what it is, first; then its figures
+                for view in (EvalView(id="eval-view"), ServerView(id="server-view"), ProcessView(id="process-view")):
+                    view.display = False
+                    yield view
                 yield RunDetail(id="run-detail", classes="framed")
             with Vertical(id="side"):
                 yield AlertsPanel(id="alerts")
                 yield EventsPane(id="events")
         yield Footer()
+
+    def on_resize(self) -> None:
+        # a short terminal shares its lines evenly: the list of runs is what people came for
+        detail = self.query_one("#detail")
+        wanted = "1fr" if self.size.height < BOX_MIN_HEIGHT else "2fr"
+        if str(detail.styles.height) != wanted:
+            detail.styles.height = wanted
+        # a narrow one gives the alerts as much room as the run
+        side, main = self.query_one("#side"), self.query_one("#run-detail-scroll")
+        narrow = self.size.width < NARROW_WIDTH
+        if str(side.styles.width) != ("1fr" if narrow else "2fr"):
+            side.styles.width = "1fr" if narrow else "2fr"
+            main.styles.width = "1fr" if narrow else "3fr"
+            if self.snapshot is not None:
+                self.query_one(AlertsPanel)._shown = None  # re-lay the alerts for the new width
 
     def on_mount(self) -> None:
         self.query_one(RunsTable).focus()
@@ -122,7 +147,7 @@ class RunsScreen(Screen[None]):
         if self._poll_again:
             self._poll_again = False
             self.poll_now()
-        else:
+        elif not self.paused:
             self._timer = self.set_timer(self.interval, self.poll_now, name="next-poll")
 
     def apply(self, snap: Snapshot | None) -> None:
@@ -130,44 +155,94 @@ class RunsScreen(Screen[None]):
         if snap is None:
             return
         self.snapshot = snap
+        self.snapshot_count += 1
         table = self.query_one(RunsTable)
         theme = self.app.current_theme
         active = sum(1 for r in snap.runs if r.status in ACTIVE_STATUSES)
         with self.app.batch_update():
-            table.sync(snap.runs, partial(status_color, theme))
-            table.border_title = f"runs · {len(snap.runs)} · {active} active"
+            table.sync(snap.runs, partial(status_color, theme), self.health(snap))
+            set_title(table, self._table_title(snap, active))
             selected = table.selected_run
             if selected is None or (snap.detail is not None and snap.detail.run_id == selected):
                 detail = snap.detail if selected is not None else None
                 self.query_one(RunDetail).show(detail, self.workspace)
                 self.query_one(EventsPane).show(detail)
+                self._show_views(detail)
             # else the selection moved during the poll: the poll it asked for brings its detail
             pal = palette_from_theme(theme)
             self.query_one(BoxPanel).show(snap.box, pal)  # hidden too: its history keeps growing
-            self.query_one(AlertsPanel).show(snap.alerts, pal)
-            self.sub_title = f"{self.workspace} · every {self.interval:g}s"
+            book = getattr(self.app, "alert_book", None)
+            quiet = (lambda r: book.is_muted(r) or book.is_acknowledged(r)) if book is not None else None
+            self.query_one(AlertsPanel).show(snap.alerts, pal, quiet)
+            set_subtitle(self, self._subtitle())
         self._announce_alerts(snap)
         if table.selected_run != self._selected:
             self._select(table.selected_run)
 
+    def _show_views(self, detail: RunDetailData | None) -> None:
+        """The eval, server and process views of the selected run (each only when it applies)."""
+        state = {**detail.state, "run_id": detail.run_id, "kind": detail.info.get("kind"),
+                 "status": detail.status} if detail is not None else {}
+        wanted = {
+            "eval-view": detail is not None and (state.get("kind") == "eval" or bool(detail.checkpoints)),
+            "server-view": detail is not None and is_server_run(state),
+            "process-view": detail is not None and is_process_run(state),
+        }
+        for wid, show in wanted.items():
+            view = self.query_one(f"#{wid}")
+            if view.display != show:
+                view.display = show
+        if detail is None:
+            return
+        if wanted["eval-view"]:
+            self.query_one(EvalView).show(state, detail.checkpoints)
+        if wanted["server-view"]:
+            self.query_one(ServerView).show(state, detail.server_log)
+        if wanted["process-view"]:
+            self.query_one(ProcessView).show(state)
+
+    def health(self, snap: Snapshot) -> dict[str, Health]:
+        """The worst active alert of each run (critical first; snap.alerts is sorted so)."""
+        book = getattr(self.app, "alert_book", None)
+        out: dict[str, Health] = {}
+        counts: dict[str, int] = {}
+        for a in snap.alerts:
+            counts[a.run_id] = counts.get(a.run_id, 0) + 1
+            seen = book is not None and (book.is_muted(a) or book.is_acknowledged(a))
+            best = out.get(a.run_id)
+            if best is None or (best.acknowledged and not seen):  # an unseen alert outranks a seen one
+                out[a.run_id] = Health(a.name, a.severity, acknowledged=seen)
+        return {run_id: Health(h.name, h.severity, counts[run_id], h.acknowledged) for run_id, h in out.items()}
+
+    def _subtitle(self) -> str:
+        return f"{self.workspace} · " + ("paused (p resumes)" if self.paused else f"every {self.interval:g}s")
+
+    def _table_title(self, snap: Snapshot, active: int) -> str:
+        table = self.query_one(RunsTable)
+        title = f"runs · {len(snap.runs)} · {active} active"
+        if table.filter.text:
+            title += f" · {len(table.run_ids)} shown ({table.filter.text})"
+        if table.sort_index or table.sort_reversed:
+            title += f" · by {table.sort_name}" + (" ↑" if table.sort_reversed else "")
+        return title
+
     def _announce_alerts(self, snap: Snapshot) -> None:
-        """A notification when an alert is raised in any run, and when one clears (the run still live)."""
-        current = {a.key: a for a in snap.alerts}
-        raised = [a for k, a in current.items() if k not in self.alerts]
+        """One notification per raised alert (not for muted rules); none when one clears (the
+        alerts view lists clears)."""
+        self.alerts = {a.key: a for a in snap.alerts}
         live = {r.run_id for r in snap.runs if r.status in ACTIVE_STATUSES}
-        # a run that finished takes its alerts with it: that is not the condition clearing
-        cleared = [a for k, a in self.alerts.items() if k not in current and a.run_id in live]
-        self.alerts = current
-        if len(raised) > NOTIFY_MAX:
+        raised = self.app.alert_book.update(snap.alerts, live, time.time()) if hasattr(self.app, "alert_book") \
+            else []
+        # alerts already active when the console opens, or many at once: one toast, not a stack of them
+        limit = 1 if self.snapshot_count <= 1 else NOTIFY_MAX
+        if len(raised) > limit:
             critical = any(a.severity == "critical" for a in raised)
-            self.notify(f"{len(raised)} alerts raised: " + ", ".join(sorted({a.name for a in raised})),
+            self.notify(f"{len(raised)} alerts: " + ", ".join(sorted({a.name for a in raised})) + " (a: alerts view)",
                         title="alerts", severity="error" if critical else "warning", timeout=10)
         else:
             for a in raised:
                 self.notify(f"{a.run_id}: {a.message or a.name}", title=f"alert {a.name}",
                             severity="error" if a.severity == "critical" else "warning", timeout=10)
-        for a in cleared[:NOTIFY_MAX]:
-            self.notify(f"{a.run_id}: {a.name} cleared", title="alert cleared", severity="information", timeout=6)
         if raised and self.bell_on_alert:
             self.app.bell()
 
@@ -188,11 +263,44 @@ class RunsScreen(Screen[None]):
     def action_refresh_now(self) -> None:
         self.poll_now()
 
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        if self.paused and self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        set_subtitle(self, self._subtitle())
+        if not self.paused:
+            self.poll_now()
+
+    def action_filter(self) -> None:
+        filt = self.query_one("#filter", Input)
+        filt.display = True
+        filt.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.query_one(RunsTable).set_filter(event.value)
+            if self.snapshot is not None:
+                active = sum(1 for r in self.snapshot.runs if r.status in ACTIVE_STATUSES)
+                set_title(self.query_one(RunsTable), self._table_title(self.snapshot, active))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            event.input.display = False
+            self.query_one(RunsTable).focus()
+
+    def on_key(self, event: object) -> None:
+        filt = self.query_one("#filter", Input)
+        if getattr(event, "key", None) == "escape" and filt.has_focus:
+            filt.value = ""
+            filt.display = False
+            self.query_one(RunsTable).focus()
+
     def action_toggle_box(self) -> None:
         box = self.query_one(BoxPanel)
         box.display = not box.display
-        if box.display and self.snapshot is not None:
-            box.show(self.snapshot.box, palette_from_theme(self.app.current_theme))
+        if box.display:
+            box.redraw(palette_from_theme(self.app.current_theme))
 
     def action_interval(self, factor: float) -> None:
         self.interval = min(max(self.interval * factor, MIN_INTERVAL_S), MAX_INTERVAL_S)
@@ -201,11 +309,52 @@ class RunsScreen(Screen[None]):
 
     def action_help(self) -> None:
         # the console's own keys first, then the table's navigation keys
-        bindings = sorted(self.active_bindings.items(), key=lambda kv: not isinstance(kv[1].node, (App, Screen)))
-        keys = [(key, ab.binding.description or ab.binding.action) for key, ab in bindings]
+        active = sorted(self.active_bindings.items(), key=lambda kv: not isinstance(kv[1].node, (App, Screen)))
+        keys = [(key, ab.binding.description or ab.binding.action, ab.binding.id) for key, ab in active]
         self.app.push_screen(HelpScreen(keys))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Launch and stop are disabled (shown greyed) in a --read-only console."""
+        if getattr(self.app, "read_only", False) and action in ("stop_run", "launch"):
+            return None
+        return True
+
+    def _refuse_read_only(self, what: str) -> bool:
+        if getattr(self.app, "read_only", False):
+            self.notify(f"read-only console: {what} is disabled (started with --read-only)", severity="warning")
+            return True
+        return False
+
+    def action_alerts(self) -> None:
+        from console.screens.alerts import AlertsScreen
+
+        self.app.push_screen(AlertsScreen(self.app.alert_book, self))
+
+    def action_open_run(self) -> None:
+        """The selected run's own view (console/screens/run_view.py): every figure, its actions."""
+        run_id = self.query_one(RunsTable).selected_run
+        if run_id is None:
+            self.notify("no run selected", severity="warning")
+            return
+        self.app.open_run_view(run_id)
+
+    def action_focus_detail(self) -> None:
+        """The dashboard's detail pane embeds the selected run's kind view (eval, server, process)."""
+        if self.query_one(RunsTable).selected_run is None:
+            self.notify("no run selected", severity="warning")
+            return
+        scroll = self.query_one("#run-detail-scroll", VerticalScroll)
+        scroll.focus()
+        scroll.scroll_home(animate=False)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if isinstance(event.data_table, RunsTable):
+            event.stop()  # the app's own handler would open it a second time
+            self.action_open_run()
+
     def action_stop_run(self) -> None:
+        if self._refuse_read_only("stop"):
+            return
         run_id = self.query_one(RunsTable).selected_run
         if run_id is None or self.snapshot is None:
             self.notify("no run selected", severity="warning")

@@ -15,16 +15,17 @@ from typing import Any
 
 from engine.alerts import stale_alert
 from engine.evaluation.curve import curve_from_output
-from engine.monitor import ensure_sampler, read_latest
+from engine.evaluation.results import METRICS_NAME, SUMMARY_NAME, checkpoint_rows
+from engine.monitor.reader import SampleReader
 from engine.monitor.sampler import DEFAULT_IDLE_EXIT_S
-from engine.runs import ACTIVE_STATUSES, FINAL_STATUSES, RunDir, RunSummary, list_runs, runs_root
+from engine.runs import (ACTIVE_STATUSES, FINAL_STATUSES, RunDir, RunSummary, list_runs, run_output_paths, runs_root,
+                         tail_text)
 
-#: how many events the detail pane shows
-DETAIL_EVENTS = 15
-#: a monitor sample older than this is not shown as the box's current state (seconds)
-SAMPLE_MAX_AGE_S = 15.0
-#: the sampler's demand file is touched at least this often (seconds): it exits when nobody asks
-ENSURE_SAMPLER_EVERY_S = 10.0
+#: the server log of serve runs (engine.server.process.SERVER_LOG), and how many of its last lines are shown
+SERVER_LOG = "server.log"
+SERVER_LOG_LINES = 8
+#: how many events the poll reads for the detail pane (it shows the newest that fit)
+DETAIL_EVENTS = 60
 
 
 @dataclass
@@ -36,6 +37,10 @@ class RunDetailData:
     info: dict[str, Any]
     state: dict[str, Any]
     events: list[dict[str, Any]]
+    #: an evaluation's checkpoints (engine.evaluation.results.checkpoint_rows), for the eval view
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    #: the tail of the run's server.log (serve runs, processing runs that started a server)
+    server_log: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,8 @@ class AlertRow:
     threshold: Any = None
     #: "job" when the job raised it (state.json), "viewer" when the console saw it (stale heartbeat)
     source: str = "job"
+    #: what to do about it (the rule's action text)
+    action: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -92,6 +99,7 @@ def _alert_row(run_id: str, alert: Any, source: str = "job") -> AlertRow | None:
         run_id=run_id, name=str(alert["name"]), severity=str(alert.get("severity") or "warn"),
         message=str(alert.get("message") or ""), since=float(since) if isinstance(since, (int, float)) else None,
         value=alert.get("value"), threshold=alert.get("threshold"), source=source,
+        action=str(alert["action"]) if alert.get("action") else None,
     )
 
 
@@ -125,7 +133,8 @@ class WorkspacePoller:
         self.monitor = monitor
         self.sampler_idle_exit_s = sampler_idle_exit_s
         self._cache: dict[str, tuple[tuple[int, ...], RunSummary]] = {}
-        self._ensured_at: float | None = None
+        self.box_reader = SampleReader(workspace, idle_exit_s=sampler_idle_exit_s)
+        self._eval_cache: tuple[Any, list[dict[str, Any]]] | None = None
 
     def poll(self, selected: str | None) -> Snapshot:
         snap = Snapshot(workspace=self.workspace)
@@ -156,11 +165,34 @@ class WorkspacePoller:
                 info=info,
                 state=_with_curve(run.read_state(), info),
                 events=run.read_events(last=self.events),
+                checkpoints=self._checkpoints(info),
+                server_log=tail_text(run.path / SERVER_LOG, SERVER_LOG_LINES),
             )
         if self.monitor:
             active = [r.run_id for r in snap.runs if r.status in ACTIVE_STATUSES]
             snap.box = self._read_box(active)
         return snap
+
+    def _checkpoints(self, info: dict[str, Any]) -> list[dict[str, Any]]:
+        """An eval run's checkpoint rows, re-read only when a metrics or summary file changed."""
+        outputs = info.get("outputs") if isinstance(info.get("outputs"), dict) else {}
+        if info.get("kind") != "eval" or not outputs.get("output_dir"):
+            return []
+        out_dir = Path(str(outputs["output_dir"]))
+        stamp: list[tuple[str, int]] = []
+        for path in [out_dir / SUMMARY_NAME, *out_dir.glob(f"eval_checkpoint_*/{METRICS_NAME}")]:
+            try:
+                stamp.append((str(path), os.stat(path).st_mtime_ns))
+            except OSError:
+                continue
+        key = (str(out_dir), tuple(stamp))
+        if self._eval_cache is None or self._eval_cache[0] != key:
+            try:
+                rows = checkpoint_rows(out_dir)
+            except (OSError, ValueError, TypeError):
+                rows = []  # a half-written or foreign file: show the run without its table
+            self._eval_cache = (key, rows)
+        return self._eval_cache[1]
 
     def _run_alerts(self, run: RunDir, summary: RunSummary, now: float) -> list[AlertRow]:
         rows = [r for r in (_alert_row(summary.run_id, a) for a in summary.alerts) if r is not None]
@@ -178,24 +210,15 @@ class WorkspacePoller:
         return rows
 
     def _read_box(self, active: list[str]) -> dict[str, Any] | None:
-        now = time.monotonic()
-        every = min(ENSURE_SAMPLER_EVERY_S, self.sampler_idle_exit_s / 3)
-        if self._ensured_at is None or now - self._ensured_at >= every:
-            self._ensured_at = now
-            try:
-                ensure_sampler(self.workspace, paths=self._output_paths(active) or None,
-                               idle_exit_s=self.sampler_idle_exit_s)
-            except OSError:
-                pass  # a read-only workspace: show whatever sample there is, if any
-        return read_latest(self.workspace, max_age_s=SAMPLE_MAX_AGE_S)
+        return self.box_reader.read(lambda: self._output_paths(active))
 
     def _output_paths(self, active: list[str]) -> dict[str, str]:
-        """Output folders of live runs (run.json ``outputs``): the box panel shows their disks too."""
+        """Output folders of live runs (absolute, from run.json): the box panel shows their disks too."""
         paths: dict[str, str] = {}
         for run_id in active:
-            outputs = RunDir(runs_root(self.workspace) / run_id).read_run().get("outputs")
-            for label, value in outputs.items() if isinstance(outputs, dict) else ():
-                if isinstance(value, str) and value and value not in paths.values():
-                    key = str(label) if str(label) not in paths else f"{label}:{Path(value).name}"
+            info = RunDir(runs_root(self.workspace) / run_id).read_run()
+            for label, value in run_output_paths(info).items():
+                if value not in paths.values():
+                    key = label if label not in paths else f"{label}:{Path(value).name}"
                     paths[key] = value
         return paths

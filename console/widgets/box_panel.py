@@ -7,6 +7,7 @@ or error colour, like nvitop and btop do.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -17,30 +18,16 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
+from console.widgets.quiet import set_title, update_static
+from engine.monitor import thresholds
+
 #: samples kept for the sparklines (~1 per second from the sampler)
 HISTORY = 60
-#: (warn, critical, higher is worse) per figure; percentages unless said
-THRESHOLDS: dict[str, tuple[float, float, bool]] = {
-    "cpu": (90.0, 98.0, True),
-    "mem": (90.0, 95.0, True),
-    "swap": (50.0, 80.0, True),
-    "disk_free": (20.0, 10.0, False),
-    "load_per_core": (1.0, 2.0, True),
-    "gpu_util": (101.0, 101.0, True),  # a busy GPU is good news: never coloured as a problem
-    "gpu_mem": (90.0, 95.0, True),
-    "gpu_temp": (80.0, 90.0, True),  # °C
-    "gpu_power": (95.0, 100.0, True),  # % of the power limit
-}
-
-
+#: the panel's figures are redrawn at most this often (seconds); every sample still joins the history
+REDRAW_S = 5.0
 def level(figure: str, value: float | None) -> str:
-    """``ok``, ``warn`` or ``crit`` for a figure's value (``ok`` when unknown)."""
-    if value is None or figure not in THRESHOLDS:
-        return "ok"
-    warn, crit, higher_is_worse = THRESHOLDS[figure]
-    if higher_is_worse:
-        return "crit" if value >= crit else "warn" if value >= warn else "ok"
-    return "crit" if value < crit else "warn" if value < warn else "ok"
+    """``ok``, ``warn`` or ``crit`` for a figure's value: engine.monitor's one threshold table."""
+    return thresholds.level(figure, value)
 
 
 @dataclass(frozen=True)
@@ -148,25 +135,34 @@ def memory_line(system: dict[str, Any], pal: Palette) -> Text:
     return text
 
 
-def disk_net_line(system: dict[str, Any], pal: Palette) -> Text:
-    text = Text("DISK ", style="bold")
-    # folders on one file system (same size, same free space) share one entry: "workspace+output"
-    groups: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
+def disk_lines(system: dict[str, Any], pal: Palette) -> list[Text]:
+    """One line per file system: its mount point, free space, and which watched folders are on it
+    (``workspace +3``: the folders are many, the file systems few)."""
+    groups: dict[Any, list[dict[str, Any]]] = {}
     for d in system.get("disks") or []:
-        groups.setdefault((d.get("total_gib"), d.get("free_gib")), []).append(d)
+        # samples from before mount points were recorded: same size and free space = same file system
+        groups.setdefault(d.get("mount") or (d.get("total_gib"), d.get("free_gib")), []).append(d)
     if not groups:
-        text.append("-", style="dim")
-    for i, same in enumerate(groups.values()):
-        if i:
-            text.append(" · ", style="dim")
+        return [Text.assemble(("DISK ", "bold"), ("-", "dim"))]
+    lines = []
+    width = max((len(str(d[0].get("mount") or "")) for d in groups.values()), default=1)
+    for same in groups.values():
         d = same[0]
         free_pct = d.get("free_pct")
-        text.append("+".join(str(x.get("label")) for x in same) + " ", style="dim")
+        text = Text("DISK ", style="bold")
+        mount = str(d.get("mount") or d.get("path") or "?")
+        text.append(f"{mount:<{width}} ")
         text.append(f"{d.get('free_gib', 0):.1f} GiB free ({free_pct:.0f}%)" if free_pct is not None else "?",
                     style=pal.of(level("disk_free", free_pct)))
-    text.append("   NET ", style="bold")
-    text.append(f"↑ {bytes_rate(system.get('net_sent_bps'))}  ↓ {bytes_rate(system.get('net_recv_bps'))}")
-    return text
+        labels = [str(x.get("label")) for x in same]
+        text.append(f"  {labels[0]}" + (f" +{len(labels) - 1}" if len(labels) > 1 else ""), style="dim")
+        lines.append(text)
+    return lines
+
+
+def net_text(system: dict[str, Any]) -> Text:
+    return Text.assemble(("   NET ", "bold"),
+                         f"↑ {bytes_rate(system.get('net_sent_bps'))}  ↓ {bytes_rate(system.get('net_recv_bps'))}")
 
 
 def top_line(system: dict[str, Any], width: int) -> Text:
@@ -249,28 +245,38 @@ class _SparkRow(Horizontal):
         yield self.spark
 
     def show(self, text: Text, history: Iterable[float]) -> None:
-        self.text.update(text)
+        update_static(self.text, text, text)
         data = list(history)
         if data != list(self.spark.data or []):
             self.spark.data = data
 
 
 class BoxPanel(Vertical):
-    """This machine at a glance; toggled with ``m`` on the runs screen."""
+    """This machine at a glance; toggled with ``m`` on the runs screen.
 
-    def __init__(self, **kwargs: Any) -> None:
+    Figures are redrawn at most every :data:`REDRAW_S` seconds, line by line, and only the lines
+    whose text changed: the box always moves a little, and every redraw is bytes on the link.
+    """
+
+    def __init__(self, redraw_s: float = REDRAW_S, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.border_title = "box"
+        self.redraw_s = redraw_s
         self.sample: dict[str, Any] | None = None
         self.history: dict[str, deque[float]] = {}
         self._last_time: float | None = None
+        self._drawn_at: float | None = None
         self._gpu_keys: tuple[int, ...] | None = None
+        self._disk_count = 0
         self.text_lines: list[str] = []
         self.gpu_lines: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield _SparkRow(id="box-cpu")
-        yield Static("", id="box-lines")
+        yield Static("", id="box-cores")
+        yield Static("", id="box-mem")
+        yield Vertical(id="box-disks")
+        yield Static("", id="box-top")
         yield Vertical(id="box-gpus")
 
     @property
@@ -282,36 +288,61 @@ class BoxPanel(Vertical):
         if value is not None:
             self.history.setdefault(key, deque(maxlen=HISTORY)).append(float(value))
 
-    def show(self, sample: dict[str, Any] | None, pal: Palette) -> None:
-        """Render a monitor sample (None: no sampler has written one yet)."""
+    def show(self, sample: dict[str, Any] | None, pal: Palette, now: float | None = None) -> None:
+        """Take a monitor sample (None: no sampler has written one yet); redraw when due."""
+        now = time.monotonic() if now is None else now
+        if sample is not None and sample.get("time") != self._last_time:  # one history point per sample
+            self._last_time = sample.get("time")
+            system = sample.get("system") or {}
+            self._remember("cpu", system.get("cpu_total_pct"))
+            for g in (sample.get("gpu") or {}).get("gpus") or []:
+                self._remember(f"gpu{g.get('index')}", g.get("util_pct"))
+        first = self.sample is None and sample is not None or (self.sample is not None and sample is None)
         self.sample = sample
-        lines = self.query_one("#box-lines", Static)
+        if not first and self._drawn_at is not None and now - self._drawn_at < self.redraw_s:
+            return
+        self._drawn_at = now
+        self.redraw(pal)
+
+    def redraw(self, pal: Palette) -> None:
+        sample = self.sample
         cpu = self.query_one("#box-cpu", _SparkRow)
         if sample is None:
-            self.border_title = "box"
+            set_title(self, "box")
             waiting = Text("waiting for the box sampler (engine.monitor)…", style="dim")
             cpu.show(waiting, [])
-            lines.update("")
+            for wid in ("#box-cores", "#box-mem", "#box-top"):
+                update_static(self.query_one(wid, Static), "", "")
+            self._set_disks([])
             self.text_lines = [waiting.plain]
             self._set_gpus(None, pal)
             return
         system = sample.get("system") or {}
         gpu_state = sample.get("gpu") or {}
-        if sample.get("time") != self._last_time:  # one history point per sample, not per poll
-            self._last_time = sample.get("time")
-            self._remember("cpu", system.get("cpu_total_pct"))
-            for g in gpu_state.get("gpus") or []:
-                self._remember(f"gpu{g.get('index')}", g.get("util_pct"))
         age = sample.get("age_s")
-        self.border_title = f"box · {sample.get('host', '?')}" + (f" · {age:.0f}s ago" if age and age >= 3 else "")
+        set_title(self, f"box · {sample.get('host', '?')}" + (f" · {age:.0f}s ago" if age and age >= 3 else ""))
         width = self.content_region.width or 120
         head = cpu_line(system, pal)
-        rest = [cores_line(system, pal, width), memory_line(system, pal), disk_net_line(system, pal),
-                top_line(system, width)]
+        cores, mem, top = cores_line(system, pal, width), memory_line(system, pal), top_line(system, width)
+        mem.append_text(net_text(system))
+        disks = disk_lines(system, pal)
         cpu.show(head, self.history.get("cpu", []))
-        lines.update(Text("\n").join(rest))
-        self.text_lines = [t.plain for t in [head, *rest]]
+        update_static(self.query_one("#box-cores", Static), cores, cores)
+        update_static(self.query_one("#box-mem", Static), mem, mem)
+        update_static(self.query_one("#box-top", Static), top, top)
+        self._set_disks(disks)
+        self.text_lines = [t.plain for t in [head, cores, mem, *disks, top]]
         self._set_gpus(gpu_state, pal)
+
+    def _set_disks(self, lines: list[Text]) -> None:
+        box = self.query_one("#box-disks", Vertical)
+        if len(lines) != self._disk_count:
+            self._disk_count = len(lines)
+            box.remove_children()
+            box.mount_all([Static(line, classes="box-disk") for line in lines])
+            return
+        for static, line in zip(box.query(".box-disk").results(Static), lines):
+            update_static(static, line, line)
 
     def _set_gpus(self, gpu_state: dict[str, Any] | None, pal: Palette) -> None:
         box = self.query_one("#box-gpus", Vertical)
@@ -337,7 +368,7 @@ class BoxPanel(Vertical):
                 line = Text.assemble(("GPU  ", "bold dim"), (gpu_state.get("reason") or "no GPU", "dim"))
             for w in self.query("#box-nogpu"):
                 if isinstance(w, Static):
-                    w.update(line)
+                    update_static(w, line, line)
             self.gpu_lines = [line.plain] if line.plain else []
             return
         self.gpu_lines = []

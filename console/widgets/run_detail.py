@@ -14,6 +14,7 @@ from console import format as fmt
 from console.render import event_line, state_view
 from console.screens.workspace_poll import RunDetailData
 from console.widgets.job_figures import job_figures_view
+from console.widgets.quiet import set_title
 
 
 def run_info_grid(info: dict[str, Any]) -> Table:
@@ -42,24 +43,30 @@ class RunDetail(Static):
         super().__init__("", **kwargs)
         self.border_title = "run"
         self.data: RunDetailData | None = None
+        self._key: Any = None
 
     def _title(self, title: str) -> None:
-        self.border_title = title
+        set_title(self, title)
         # inside a scrolling frame the frame draws the border: its title names the run
         if self.parent is not None and self.has_class("framed"):
-            self.parent.border_title = title
+            set_title(self.parent, title)
 
     def show(self, data: RunDetailData | None, workspace: Path) -> None:
-        """Show a run, or how to start one when there is none."""
-        if data == self.data and data is not None:
+        """Show a run, or how to start one when there is none; nothing is redrawn when what it
+        would show is unchanged (a live job rewrites its heartbeat every 2 s)."""
+        key = _view_key(data)
+        if key == self._key and self.data is not None and data is not None:
+            self.data = data
             return
+        self._key = key
         self.data = data
         if data is None:
             self._title("run")
             self.update(Text.assemble(
                 ("No run selected.\n\n", "bold"),
                 f"Runs are read from {workspace / 'runs'}.\n",
-                "Start one in another terminal, e.g. ", ("rollout demo", "bold"), ", and it appears here.",
+                "Press ", ("n", "bold"), " to launch a job from here, or start one in another terminal, e.g. ",
+                ("rollout demo", "bold"), ": it appears here.",
             ))
             return
         self._title(data.run_id)
@@ -75,23 +82,48 @@ class RunDetail(Static):
 
 
 class EventsPane(Static):
-    """The last events of the selected run (events.jsonl), newest at the bottom."""
+    """The last events of the selected run (events.jsonl), newest at the bottom and always in view:
+    as many of the newest as the pane has lines, one line each."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("", **kwargs)
         self.border_title = "events"
         self._shown: list[tuple[str, str]] | None = None
+        self._events: list[dict[str, Any]] = []
 
     def show(self, data: RunDetailData | None) -> None:
-        events = data.events if data else []
-        lines = [(event_line(ev), _event_style(ev)) for ev in events]
+        self._events = data.events if data else []
+        lines = [(event_line(ev), _event_style(ev)) for ev in self._events]
+        height = self.content_region.height
+        if height > 0:
+            lines = lines[-height:]  # the newest that fit: the finish or error line is never below the fold
         if lines == self._shown:
             return
         self._shown = lines
         if not lines:
             self.update(Text("no events yet", style="dim"))
             return
-        self.update(Text("\n").join(Text(line, style=style) for line, style in lines))
+        self.update(Text("\n").join(Text(line, style=style, no_wrap=True, overflow="ellipsis")
+                                    for line, style in lines))
+
+    def on_resize(self) -> None:
+        self._shown = None
+        lines = [(event_line(ev), _event_style(ev)) for ev in self._events]
+        if lines:
+            height = self.content_region.height
+            lines = lines[-height:] if height > 0 else lines
+            self._shown = lines
+            self.update(Text("\n").join(Text(line, style=style, no_wrap=True, overflow="ellipsis")
+                                        for line, style in lines))
+
+
+def _view_key(data: RunDetailData | None) -> Any:
+    """What the detail pane would show of ``data``: its state without the heartbeat, elapsed time
+    as displayed."""
+    if data is None:
+        return None
+    state = {k: v for k, v in data.state.items() if k not in ("heartbeat", "elapsed_s")}
+    return (data.run_id, data.status, fmt.duration(data.state.get("elapsed_s")), repr(state), repr(data.info))
 
 
 def _event_style(ev: dict[str, Any]) -> str:

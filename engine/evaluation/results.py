@@ -55,3 +55,28 @@ def write_summary(output_dir: Path, data: dict[str, Any]) -> Path:
     path = output_dir / SUMMARY_NAME
     atomic_write_json(path, data)
     return path
+
+
+def checkpoint_rows(output_dir: Path) -> list[dict[str, Any]]:
+    """One row per checkpoint of an evaluation's output dir, live while it runs: each
+    ``eval_checkpoint_*/metrics.json`` (written when a checkpoint finishes), completed by the
+    summary's records once the run is over (skipped, stopped and not-evaluated checkpoints).
+    A row has step, name, files, status, evaluated_at and the overall figures (samples,
+    pass@k..., status_counts), without the per-problem table."""
+    rows: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for cp_dir in sorted(Path(output_dir).glob("eval_checkpoint_*")):
+        m = read_metrics(cp_dir)
+        if not m or "step" not in m:
+            continue
+        overall = {k: v for k, v in (m.get("overall") or {}).items() if k != "per_problem"}
+        rows[(m.get("step"), m.get("checkpoint"))] = {
+            "step": m.get("step"), "name": m.get("checkpoint"), "files": len(m.get("files") or {}),
+            "status": "done" if m.get("complete") else "incomplete", "evaluated_at": m.get("evaluated_at"),
+            **overall,
+        }
+    summary = read_summary(Path(output_dir)) or {}
+    for rec in summary.get("checkpoints") or []:
+        if isinstance(rec, dict):
+            key = (rec.get("step"), rec.get("name"))
+            rows[key] = {**rows.get(key, {}), **rec}
+    return list(rows.values())

@@ -1,7 +1,8 @@
 """Box monitoring: host figures (psutil), GPUs (NVML), and one shared sampler per workspace.
 
-Viewers call :func:`ensure_sampler` (cheap; starts a detached sampler when none is alive) and
-:func:`read_latest` (the newest sample); nobody but the sampler queries NVML.
+Viewers hold a :class:`SampleReader` (keeps the detached sampler alive through :func:`ensure_sampler`
+and reads its newest sample with :func:`read_latest`); nobody but the sampler queries NVML.
+Warn/critical limits of every box figure are in :data:`THRESHOLDS` (engine.monitor.thresholds).
 """
 
 from engine.monitor.gpu import (
@@ -27,10 +28,12 @@ from engine.monitor.sampler import (
     watch_paths,
 )
 from engine.monitor.system import DiskInfo, ProcInfo, SystemProbe, SystemReading, disk_info
+from engine.monitor.reader import SampleReader
+from engine.monitor.thresholds import THRESHOLDS, Threshold, level
 
 __all__ = [
     "DiskInfo", "GpuProcess", "GpuReading", "GpuSource", "GpuState", "NvmlSource", "ProcInfo",
-    "RecordedSource", "Sampler", "SystemProbe", "SystemReading", "describe_gpu", "disk_info",
+    "RecordedSource", "SampleReader", "Sampler", "THRESHOLDS", "Threshold", "level", "SystemProbe", "SystemReading", "describe_gpu", "disk_info",
     "ensure_sampler", "gpu_metrics", "monitor_dir", "read_latest", "reading_from_raw", "sample_now", "sampler_info",
     "stop_sampler", "take_sample", "watch_paths",
 ]

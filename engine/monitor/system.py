@@ -25,6 +25,8 @@ class DiskInfo:
     used_gib: float
     free_gib: float
     free_pct: float
+    #: the mount point of that file system (viewers show one row per file system)
+    mount: str | None = None
 
 
 @dataclass
@@ -76,6 +78,14 @@ def _existing_ancestor(path: Path) -> Path:
     return p
 
 
+def mount_point(path: Path) -> str:
+    """The mount point of the file system holding ``path`` (an existing path)."""
+    p = path.absolute()
+    while not os.path.ismount(p) and p != p.parent:
+        p = p.parent
+    return str(p)
+
+
 def disk_info(label: str, path: str | os.PathLike[str]) -> DiskInfo | None:
     """Disk usage of the file system that holds (or will hold) ``path``; None when unreadable."""
     target = _existing_ancestor(Path(path))
@@ -85,7 +95,8 @@ def disk_info(label: str, path: str | os.PathLike[str]) -> DiskInfo | None:
         return None
     free_pct = 100.0 * du.free / du.total if du.total else 0.0
     return DiskInfo(label=label, path=str(Path(path).expanduser()), total_gib=round(du.total / GIB, 2),
-                    used_gib=round(du.used / GIB, 2), free_gib=round(du.free / GIB, 2), free_pct=round(free_pct, 2))
+                    used_gib=round(du.used / GIB, 2), free_gib=round(du.free / GIB, 2), free_pct=round(free_pct, 2),
+                    mount=mount_point(target))
 
 
 class SystemProbe:

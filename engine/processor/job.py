@@ -13,8 +13,10 @@ leaves unanswered ids unwritten; the next run with the same output re-sends them
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import datetime as _dt
+import heapq
 import os
 import re
 import time
@@ -48,6 +50,8 @@ __all__ = ["make_process_job", "run_processing", "prepare_run", "output_paths", 
 #: the reader stays at most this many requests per worker ahead of the workers
 QUEUE_PER_WORKER = 2
 FIGURES_EVERY_S = 0.5
+#: how many of the oldest in-flight requests state.json lists (figures.stragglers)
+STRAGGLERS = 5
 #: a SWE-bench instance id: ``<owner>__<repo>-<number>`` (django__django-11099)
 INSTANCE_ID_RE = re.compile(r"^[A-Za-z0-9_.-]+__[A-Za-z0-9_.-]+-\d+$")
 MAX_INSTANCES = 100_000
@@ -132,9 +136,13 @@ class _Processor:
         self.output = JsonlAppender(options.output)
         self._errors: JsonlAppender | None = None
         self.in_flight = 0
+        #: custom_id -> [monotonic start, attempts] of the requests being worked on
+        self.active: dict[str, list[float]] = {}
         # line ids: a random run prefix + a counter (unique without a urandom call per line)
         self._id_prefix = f"batch_req_{uuid.uuid4().hex[:16]}"
         self._id_counter = 0
+        #: failed items by reason (timeout, http_500...): the console's process view lists them
+        self.failure_reasons: collections.Counter[str] = collections.Counter()
         self.finished = 0  # ok + failed + cached in this run
         self.instances = InstanceCounter()
         self.queue: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue(maxsize=options.concurrency * QUEUE_PER_WORKER)
@@ -161,6 +169,7 @@ class _Processor:
                            "error": None})
 
     def write_failure(self, custom_id: str, failure: retry.Failure, attempts: int, reply: Reply | None) -> None:
+        self.failure_reasons[str(failure.reason)] += 1
         response = None
         if reply is not None:
             try:
@@ -257,47 +266,52 @@ class _Processor:
         url = self.endpoint.target(line.get("url") or "/v1/chat/completions")
         tokens = estimate_tokens(len(data), body.get("max_tokens") or body.get("max_completion_tokens"))
         attempts = 0
-        while True:
-            if not await self.gate.wait_open():
-                return  # halting: the next run re-sends it
-            await self.limiter.acquire(tokens)
-            if self.halt.is_set():
-                return
-            attempts += 1
-            reply, failure, answer = await self._send(url, data)
-            if answer is not None and reply is not None:
-                response = {"status_code": 200, "request_id": reply.headers.get("x-request-id") or answer.get("id") or "",
-                            "body": answer}
-                self.write_ok(custom_id, response)
-                if self.cache is not None and key is not None:
-                    self.cache.put(key, response)
-                self._account(answer)
-                self.finished += 1
-                self.instances.add(custom_id)
-                self.ctx.advance(ok=1)
-                return
-            assert failure is not None
-            if self.halt.is_set():
-                return  # stopping: an interrupted attempt is re-sent next run, not an error
-            if failure.reason == retry.CONNECTION:
-                # the server may be gone: every worker waits at the gate, and an attempt that
-                # found the server down does not count; a blip (the probe answers) does
-                outages = self.gate.outages
-                if not await self.gate.connection_failed():
+        self.active[custom_id] = [time.monotonic(), 0]  # for the stragglers figure
+        try:
+            while True:
+                if not await self.gate.wait_open():
+                    return  # halting: the next run re-sends it
+                await self.limiter.acquire(tokens)
+                if self.halt.is_set():
                     return
-                if self.gate.outages != outages:
-                    attempts -= 1
-                    continue
-            if not failure.retryable or attempts > self.opt.max_retries:
-                self.write_failure(custom_id, failure, attempts, reply)
-                self.finished += 1
-                self.instances.add(custom_id)
-                self.ctx.advance(failed=1)
-                return
-            self.ctx.add_retried(1)
-            if await self._pause(retry.backoff_delay(attempts, self.opt.backoff_base, self.opt.backoff_max,
-                                                     failure.retry_after)):
-                return
+                attempts += 1
+                self.active[custom_id][1] = attempts
+                reply, failure, answer = await self._send(url, data)
+                if answer is not None and reply is not None:
+                    response = {"status_code": 200, "request_id": reply.headers.get("x-request-id") or answer.get("id") or "",
+                                "body": answer}
+                    self.write_ok(custom_id, response)
+                    if self.cache is not None and key is not None:
+                        self.cache.put(key, response)
+                    self._account(answer)
+                    self.finished += 1
+                    self.instances.add(custom_id)
+                    self.ctx.advance(ok=1)
+                    return
+                assert failure is not None
+                if self.halt.is_set():
+                    return  # stopping: an interrupted attempt is re-sent next run, not an error
+                if failure.reason == retry.CONNECTION:
+                    # the server may be gone: every worker waits at the gate, and an attempt that
+                    # found the server down does not count; a blip (the probe answers) does
+                    outages = self.gate.outages
+                    if not await self.gate.connection_failed():
+                        return
+                    if self.gate.outages != outages:
+                        attempts -= 1
+                        continue
+                if not failure.retryable or attempts > self.opt.max_retries:
+                    self.write_failure(custom_id, failure, attempts, reply)
+                    self.finished += 1
+                    self.instances.add(custom_id)
+                    self.ctx.advance(failed=1)
+                    return
+                self.ctx.add_retried(1)
+                if await self._pause(retry.backoff_delay(attempts, self.opt.backoff_base, self.opt.backoff_max,
+                                                         failure.retry_after)):
+                    return
+        finally:
+            self.active.pop(custom_id, None)
 
     def _refuse_too_long(self, custom_id: str, body: dict[str, Any]) -> bool:
         """A request whose prompt cannot fit (engine/promptguard) goes to the errors file with
@@ -358,11 +372,18 @@ class _Processor:
     def update_figures(self) -> None:
         figs = self.stats.figures()
         figs.update(endpoint=self.endpoint.fixed or self.endpoint.base, transport=self.transport.name,
-                    concurrency=self.opt.concurrency)
+                    concurrency=self.opt.concurrency, stragglers=self.stragglers(),
+                    failures_by_reason=dict(self.failure_reasons))
         cost = self.meter.summary(self.finished, self.to_send, self.instances.count)
         self.ctx.set_cost(cost.pop("cost_usd"), cost.pop("cost_projected_usd"))
         figs.update(cost)
         self.ctx.set_figures(**figs)
+
+    def stragglers(self, count: int = STRAGGLERS) -> list[dict[str, Any]]:
+        """The oldest requests still being worked on: id, age (s) and attempts so far."""
+        now = time.monotonic()
+        oldest = heapq.nsmallest(count, self.active.items(), key=lambda kv: kv[1][0])
+        return [{"id": cid, "age_s": round(now - t0, 1), "attempts": int(n)} for cid, (t0, n) in oldest]
 
     async def run(self) -> None:
         figures = asyncio.create_task(self.figures_loop())

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
-DEFAULT_URL = "http://127.0.0.1:30000"
-TRANSPORTS = ("aiohttp", "httpx-aiohttp", "httpx")
+# the job's defaults are declared once, in its option model
+from engine.options.process import DEFAULT_CONCURRENCY, DEFAULT_URL, Transport
+
+TRANSPORTS = get_args(Transport)
 
 
 @dataclass
@@ -17,7 +20,7 @@ class ProcessOptions:
     input: Path
     output: Path
     url: str = DEFAULT_URL
-    concurrency: int = 64
+    concurrency: int = DEFAULT_CONCURRENCY
     timeout: float = 7200.0
     model: str | None = None
     max_retries: int = 5

@@ -105,6 +105,9 @@ def record_failure(ctx: JobContext, server: ServerHandle) -> None:
     ctx.event("server_log_tail", lines=failure.tail[-TAIL_IN_EVENT:],
               cause=failure.diagnosis.cause if failure.diagnosis else None)
     ctx.set_figures(failure_cause=failure.diagnosis.cause if failure.diagnosis else "unknown")
+    if failure.diagnosis is not None:
+        # what to install or lower, for the console's run view (the CLI prints it in the error line)
+        ctx.set_figures(failure_advice=failure.diagnosis.message)
 
 
 def _report_workers(ctx: JobContext, health: RouterHealth, last: dict[str, str]) -> None:

@@ -1,6 +1,6 @@
 """SWE-bench evaluation: the official harness as a child job, its logs followed live, its reports read.
 
-- :mod:`engine.swebench.options`  the option models of ``rollout eval swebench`` / ``eval repro``
+- (option models: :mod:`engine.options.swebench`, registered jobs ``eval-swebench`` and ``eval-repro``)
 - :mod:`engine.swebench.dataset`  the instances' tests, repos, difficulty and gold patch sizes
 - :mod:`engine.swebench.layout`   where the harness writes (logs/run_evaluation/<run_id>/<model>/<id>/)
 - :mod:`engine.swebench.reports`  report.json and the run summary, read into typed records

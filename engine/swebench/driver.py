@@ -14,11 +14,10 @@ removes the containers it left; a rerun with the same run id resumes.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from engine.config import ScorecardSettings
 from engine.errors import InputError, RolloutError, ServiceError
@@ -32,10 +31,12 @@ from engine.swebench.failures import Failure, harness_exit_failure
 from engine.swebench.follower import ERROR, GRADED, STALLED, Change, InstanceProgress, LogFollower
 from engine.swebench.harness import HarnessProcess, harness_command, remove_run_containers
 from engine.swebench.layout import REPORT, model_dir_name, run_logs_dir, summary_path
-from engine.swebench.options import SwebenchEvalOptions
 from engine.swebench.predictions import PredictionSet, read_predictions
 from engine.swebench.reports import read_summary
 from engine.swebench.timing import instance_eval_seconds
+
+if TYPE_CHECKING:
+    from engine.options.swebench import SwebenchEvalJob
 
 POLL_S = 1.0
 #: seconds between "still stalled" reminders in the events
@@ -46,7 +47,7 @@ STALL_REMIND_S = 300.0
 class EvalPlan:
     """Everything checked before the harness starts."""
 
-    options: SwebenchEvalOptions
+    options: "SwebenchEvalJob"
     harness_run_id: str
     work_dir: Path
     logs_dir: Path
@@ -57,8 +58,26 @@ class EvalPlan:
     empty: list[str]
     already_graded: list[str]
     settings: ScorecardSettings
+    prices: Any = None
     costs: dict[str, InstanceCost] = field(default_factory=dict)
     brs: dict[str, float] = field(default_factory=dict)
+
+    def inputs(self) -> dict[str, Any]:
+        """What run.json records (``rollout report`` re-reads a phase from it)."""
+        o = self.options
+        return {"predictions": str(self.predictions.path.resolve()), "dataset": o.dataset, "split": o.split,
+                "harness_run_id": self.harness_run_id, "logs_dir": str(self.logs_dir), "work_dir": str(self.work_dir),
+                "repro": list(o.repro), "rollout_runs": list(o.rollout_runs), "instance_ids": o.ids()}
+
+    def read_side_inputs(self, workspace: Path) -> None:
+        """Cost per instance from the rollout runs and BRS from repro results (runs of ``workspace``)."""
+        from engine.report.costs import costs_from_rollouts
+        from engine.report.sources import read_brs
+
+        if self.options.rollout_runs:
+            self.costs = costs_from_rollouts(list(self.options.rollout_runs), workspace, self.prices)
+        if self.options.repro:
+            self.brs = read_brs(list(self.options.repro), workspace)
 
     @property
     def total(self) -> int:
@@ -71,33 +90,34 @@ class EvalPlan:
                 f"{self.logs_dir}: the harness skips them (its own resume); delete a report.json to grade it again")
 
 
-def prepare_eval(options: SwebenchEvalOptions, settings: ScorecardSettings, *, workspace: Path,
-                 prices: Any = None, instances: dict[str, EvalInstance] | None = None) -> EvalPlan:
-    """Read and check the inputs; raise InputError/ServiceError (one line) on anything wrong."""
-    from engine.report.costs import costs_from_rollouts
-    from engine.report.sources import read_brs
+def prepare_eval(options: "SwebenchEvalJob", settings: ScorecardSettings, *, prices: Any = None,
+                 instances: dict[str, EvalInstance] | None = None) -> EvalPlan:
+    """Read and check the inputs; raise InputError/ServiceError (one line) on anything wrong.
+
+    Rollout costs and repro results are read when the job starts (they name runs of its workspace).
+    """
     from engine.swebench.dataset import load_eval_instances
 
-    preds = read_predictions(options.predictions)
+    pred_path = Path(options.predictions).expanduser()
+    preds = read_predictions(pred_path)
     if instances is None:
         instances = load_eval_instances(options.dataset, options.split)
     unknown = [i for i in preds.by_id if i not in instances]
     if unknown:
-        raise InputError(f"{options.predictions}: {len(unknown)} prediction(s) are not in {options.dataset} "
+        raise InputError(f"{pred_path}: {len(unknown)} prediction(s) are not in {options.dataset} "
                          f"(split {options.split}), e.g. {unknown[0]}: check --dataset and --split")
-    wanted = list(dict.fromkeys(options.instance_ids)) or list(preds.by_id)
+    wanted = list(dict.fromkeys(options.ids())) or list(preds.by_id)
     missing = [i for i in wanted if i not in preds.by_id]
     if missing:
-        raise InputError(f"--instance-ids: {len(missing)} id(s) have no prediction in {options.predictions}, e.g. {missing[0]}")
+        raise InputError(f"--instance-ids: {len(missing)} id(s) have no prediction in {pred_path}, e.g. {missing[0]}")
     rid = options.run_id or new_run_id("swebench")
-    work_dir = options.work_dir.expanduser().resolve()
+    work_dir = Path(options.work_dir).expanduser().resolve()
     logs_dir = run_logs_dir(work_dir, rid)
     empty = [i for i in wanted if not preds.by_id[i].patch]
     expected = {i: model_dir_name(preds.by_id[i].model) for i in wanted if preds.by_id[i].patch}
     already = [i for i, m in expected.items() if (logs_dir / m / i / REPORT).is_file()]
     return EvalPlan(options, rid, work_dir, logs_dir, preds, instances, expected, empty, already, settings,
-                    costs=costs_from_rollouts(options.rollout_runs, workspace, prices) if options.rollout_runs else {},
-                    brs=read_brs(options.repro, workspace) if options.repro else {})
+                    prices=prices)
 
 
 class _Eval:
@@ -219,6 +239,7 @@ class _Eval:
     # -- the run -------------------------------------------------------------------------------
     async def run(self) -> JobOutcome:
         plan, ctx = self.plan, self.ctx
+        plan.read_side_inputs(ctx.run.path.parent.parent)
         ctx.set_total(plan.total)
         note = plan.resume_note()
         if note:
@@ -236,11 +257,10 @@ class _Eval:
         # the harness runs even when every instance is graded: it writes the summary
         plan.work_dir.mkdir(parents=True, exist_ok=True)
         cmd = harness_command(dataset=plan.options.dataset, split=plan.options.split,
-                              predictions=plan.options.predictions.resolve(), run_id=plan.harness_run_id,
+                              predictions=plan.predictions.path.resolve(), run_id=plan.harness_run_id,
                               max_workers=plan.options.max_workers, timeout=plan.options.timeout,
                               report_dir=plan.work_dir, instance_ids=list(plan.expected) + plan.empty,
-                              extra=plan.options.harness_args,
-                              python=plan.options.harness_python or sys.executable)
+                              extra=list(plan.options.harness_args), python=plan.options.python())
         ctx.phase("harness", f"harness run {plan.harness_run_id}: {len(plan.expected)} instance(s), logs in {plan.logs_dir}",
                   argv=cmd[:14] + (["…"] if len(cmd) > 14 else []))
         harness = HarnessProcess.start(cmd, cwd=plan.work_dir, log=ctx.run.path / "harness.log")

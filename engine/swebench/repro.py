@@ -20,12 +20,11 @@ patch application, same logs, same resume):
 from __future__ import annotations
 
 import json
-import sys
 import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from engine.errors import InputError, RolloutError, ServiceError
 from engine.jobs import JobContext, JobOutcome
@@ -35,8 +34,10 @@ from engine.swebench.failures import harness_exit_failure
 from engine.swebench.follower import ERROR, GRADED, STALLED, LogFollower
 from engine.swebench.harness import HarnessProcess, harness_command, remove_run_containers
 from engine.swebench.layout import TEST_OUTPUT, model_dir_name, run_logs_dir
-from engine.swebench.options import ReproOptions
 from engine.swebench.predictions import read_predictions
+
+if TYPE_CHECKING:
+    from engine.options.swebench import ReproJob
 
 REPRO_TEST = "reproduce_bug.py"
 REPRO_MODEL = "rollout-repro"
@@ -79,7 +80,7 @@ def combine_patches(model_patch: str, test_patch: str) -> str:
 
 @dataclass
 class ReproPlan:
-    options: ReproOptions
+    options: "ReproJob"
     run_id: str
     work_dir: Path
     ids: list[str]
@@ -90,21 +91,21 @@ class ReproPlan:
     instances: dict[str, EvalInstance] = field(default_factory=dict)
 
     def inputs(self) -> dict[str, Any]:
-        return {"tests": str(self.options.tests.resolve()), "predictions": str(self.options.predictions.resolve()),
+        return {"tests": str(Path(self.options.tests).resolve()), "predictions": str(Path(self.options.predictions).resolve()),
                 "dataset": self.options.dataset, "split": self.options.split, "harness_run_id": self.run_id,
                 "work_dir": str(self.work_dir)}
 
 
-def prepare_repro(options: ReproOptions, staging: Path | None = None,
+def prepare_repro(options: "ReproJob", staging: Path | None = None,
                   instances: dict[str, EvalInstance] | None = None) -> ReproPlan:
     """Write the derived dataset and the before/after predictions; check every input first."""
     from engine.swebench.dataset import load_eval_instances
 
-    tests = read_predictions(options.tests)
-    preds = read_predictions(options.predictions)
+    tests = read_predictions(Path(options.tests).expanduser())
+    preds = read_predictions(Path(options.predictions).expanduser())
     if instances is None:
         instances = load_eval_instances(options.dataset, options.split, keep_rows=True)
-    wanted = list(dict.fromkeys(options.instance_ids)) or [i for i in tests.by_id if tests.by_id[i].patch]
+    wanted = list(dict.fromkeys(options.ids())) or [i for i in tests.by_id if tests.by_id[i].patch]
     for iid in wanted:
         if iid not in instances:
             raise InputError(f"{options.tests}: {iid} is not in {options.dataset} (split {options.split}): check --dataset")
@@ -117,7 +118,7 @@ def prepare_repro(options: ReproOptions, staging: Path | None = None,
     if not wanted:
         raise InputError(f"{options.tests}: no reproduction tests (non-empty model_patch) to run")
     rid = options.run_id or new_run_id("repro")
-    work_dir = options.work_dir.expanduser().resolve()
+    work_dir = Path(options.work_dir).expanduser().resolve()
     staging = staging or (work_dir / "logs" / "rollout-repro" / rid)
     staging.mkdir(parents=True, exist_ok=True)
     dataset_file = staging / "dataset.jsonl"
@@ -136,7 +137,7 @@ def prepare_repro(options: ReproOptions, staging: Path | None = None,
             fb.write(json.dumps({"instance_id": iid, "model_name_or_path": REPRO_MODEL, "model_patch": combine_patches("", test_patch)}) + "\n")
             fa.write(json.dumps({"instance_id": iid, "model_name_or_path": REPRO_MODEL,
                                  "model_patch": combine_patches(model_patch or "", test_patch)}) + "\n")
-    output = options.output or staging / "repro.jsonl"
+    output = Path(options.output).expanduser() if options.output else staging / "repro.jsonl"
     return ReproPlan(options, rid, work_dir, wanted, dataset_file, before, after, output, instances)
 
 
@@ -148,8 +149,7 @@ async def _run_side(ctx: JobContext, plan: ReproPlan, side: str) -> dict[str, st
     cmd = harness_command(dataset=str(plan.dataset_file), split=plan.options.split,
                           predictions=plan.before_preds if side == "before" else plan.after_preds, run_id=rid,
                           max_workers=plan.options.max_workers, timeout=plan.options.timeout + 60,
-                          report_dir=plan.output.parent, instance_ids=plan.ids, extra=plan.options.harness_args,
-                              python=plan.options.harness_python or sys.executable)
+                          report_dir=plan.output.parent, instance_ids=plan.ids, extra=list(plan.options.harness_args), python=plan.options.python())
     ctx.phase(side, f"reproduction tests {side} the patch: harness run {rid}")
     harness = HarnessProcess.start(cmd, cwd=plan.work_dir, log=ctx.run.path / f"harness-{side}.log")
     outcomes: dict[str, str] = {}

@@ -80,12 +80,18 @@ async def test_box_panel_shows_real_figures_and_no_gpu(workspace: Path, tmp_path
         total_gib = psutil.virtual_memory().total / 1024**3
         mem_line = next(line for line in text.splitlines() if line.startswith("MEM"))
         assert f"/{total_gib:.1f} GiB" in mem_line, (mem_line, total_gib)
-        assert "DISK workspace" in text and "GiB free" in text
-        # same file system as the workspace here: one entry for both
-        await wait_until(pilot, lambda: "workspace+output " in box.plain, timeout=15, what="the output's disk")
+        disk_line = next(line for line in text.splitlines() if line.startswith("DISK"))
+        assert "GiB free" in disk_line and "workspace" in disk_line
+        from engine.monitor.system import mount_point
+        assert disk_line.split()[1] == mount_point(workspace)  # the file system's mount point, not a path list
+        # same file system as the workspace here: one row for both, the output counted, not listed
+        await wait_until(pilot, lambda: "workspace +1" in box.plain, timeout=15, what="the output's disk")
+        assert sum(line.startswith("DISK") for line in box.plain.splitlines()) == 1
         assert "TOP " in text
         if not box.sample["gpu"]["available"]:  # this machine: one dim line with the reason, no error
-            assert len(box.gpu_lines) == 1 and "no GPU" in box.gpu_lines[0]
+            # the GPU rows are mounted, then filled after the next refresh
+            await wait_until(pilot, lambda: len(box.gpu_lines) == 1, timeout=10, what="the GPU line")
+            assert "no GPU" in box.gpu_lines[0]
         # history for the sparkline grows by one per new sample
         await wait_until(pilot, lambda: len(box.history.get("cpu", [])) >= 2, timeout=15, what="CPU history")
         await pilot.press("m")
@@ -114,7 +120,10 @@ async def test_gpu_rows_thresholds_and_sparklines(workspace: Path, tmp_path: Pat
     ]).to_dict()
     system = {"cpu_total_pct": 12.0, "cpu_per_core_pct": [10.0, 14.0], "cpu_count": 2, "load_1m": 0.5,
               "mem_total_gib": 16.0, "mem_used_gib": 15.5, "mem_used_pct": 96.9, "swap_total_gib": 0.0,
-              "disks": [{"label": "workspace", "free_gib": 5.0, "free_pct": 4.0}],
+              "disks": [{"label": "workspace", "free_gib": 5.0, "free_pct": 4.0, "mount": "/data"},
+                        {"label": "output", "free_gib": 5.0, "free_pct": 4.0, "mount": "/data"},
+                        {"label": "output:b", "free_gib": 5.0, "free_pct": 4.0, "mount": "/data"},
+                        {"label": "errors", "free_gib": 900.0, "free_pct": 60.0, "mount": "/scratch"}],
               "net_sent_bps": 2048.0, "net_recv_bps": 10.0}
     app = BoxApp()  # the panel alone: the runs screen's poll would bring this box's real sample
     async with app.run_test(size=SIZE) as pilot:
@@ -127,7 +136,10 @@ async def test_gpu_rows_thresholds_and_sparklines(workspace: Path, tmp_path: Pat
         assert box.gpu_lines[0].startswith("GPU0") and "97%" in box.gpu_lines[0] and "71°C" in box.gpu_lines[0]
         assert len(box.history["gpu0"]) == 3 and list(box.history["gpu1"]) == [3.0, 3.0, 3.0]
         assert list(app.query_one("#box-gpu0").spark.data) == [97.0, 97.0, 97.0]
-        assert "MEM" in box.plain and "DISK workspace 5.0 GiB free (4%)" in box.plain
+        disks = [line for line in box.plain.splitlines() if line.startswith("DISK")]
+        # one row per file system, whatever number of folders is on it
+        assert disks == ["DISK /data    5.0 GiB free (4%)  workspace +2", "DISK /scratch 900.0 GiB free (60%)  errors"]
+        assert "MEM" in box.plain
     # GPU memory 96.9% is critical, free disk 4% is critical, 35°C is fine
     assert level("gpu_mem", 96.9) == "crit" and level("gpu_mem", 92) == "warn" and level("gpu_mem", 50) == "ok"
     assert level("disk_free", 4.0) == "crit" and level("disk_free", 15.0) == "warn" and level("disk_free", 50) == "ok"
@@ -136,8 +148,28 @@ async def test_gpu_rows_thresholds_and_sparklines(workspace: Path, tmp_path: Pat
 
 
 class BoxApp(App[None]):
+    def __init__(self, redraw_s: float = 0.0) -> None:
+        super().__init__()
+        self.redraw_s = redraw_s
+
     def compose(self) -> ComposeResult:
-        yield BoxPanel()
+        yield BoxPanel(redraw_s=self.redraw_s)
+
+
+async def test_box_redraws_at_its_own_pace_and_keeps_every_sample() -> None:
+    system = {"cpu_total_pct": 12.0, "cpu_per_core_pct": [10.0, 14.0], "cpu_count": 2, "mem_total_gib": 16.0,
+              "mem_used_gib": 4.0, "mem_used_pct": 25.0, "disks": []}
+    app = BoxApp(redraw_s=3.0)
+    async with app.run_test(size=SIZE) as pilot:
+        box = app.query_one(BoxPanel)
+        pal = Palette()
+        for i in range(5):  # five samples a second apart
+            box.show({"time": 1000.0 + i, "host": "h", "system": {**system, "cpu_total_pct": 10.0 + i},
+                      "gpu": {}}, pal, now=50.0 + i)
+            await pilot.pause()
+        assert list(box.history["cpu"]) == [10.0, 11.0, 12.0, 13.0, 14.0]
+        # drawn at the first sample and 3 s later, not at every one
+        assert "13.0%" in box.text_lines[0] and "14.0%" not in box.text_lines[0]
 
 
 # -- alerts ----------------------------------------------------------------------------------
@@ -156,14 +188,17 @@ async def test_alert_in_state_shows_in_panel_notifies_and_clears(workspace: Path
         assert panel.rows[0].run_id == run.run_id and panel.rows[0].name == "error_rate"
         assert panel.has_class("-active") and "1 critical" in str(panel.border_title)
         text = rendered(panel.content)
-        assert "CRIT" in text and "error_rate" in text and "error rate 12% > 5%" in text and "1m05s ago" in text
+        assert "CRIT" in text and "error_rate" in text and "error rate 12% > 5%" in text and "since " in text
         await wait_until(pilot, lambda: any(t == "alert error_rate" for t, _m, _s in notes(app)),
                          what="a notification")
         assert ("alert error_rate", f"{run.run_id}: error rate 12% > 5%", "error") in notes(app)
         write_state(run, alerts=[])
         await wait_until(pilot, lambda: not panel.rows, what="the alert to go")
         assert "no active alerts" in rendered(panel.content)
-        await wait_until(pilot, lambda: any(t == "alert cleared" for t, _m, _s in notes(app)), what="cleared note")
+        polls = app.screen.polls
+        await wait_until(pilot, lambda: app.screen.polls >= polls + 3, what="more polls")
+        # one toast per raise, none per clear (toasts stacked over the panes when every clear had one)
+        assert [t for t, _m, _s in notes(app) if t.startswith("alert")] == ["alert error_rate"]
 
 
 async def test_stale_heartbeat_is_raised_by_the_viewer(workspace: Path, tmp_path: Path) -> None:

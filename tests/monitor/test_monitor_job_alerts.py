@@ -9,6 +9,7 @@ from pathlib import Path
 
 from engine.config import AlertRule, Config
 from engine.demo import make_demo_job
+from engine.alerts import state_hooks
 from engine.jobs import run_job
 
 
@@ -24,7 +25,8 @@ def test_demo_job_raises_a_failure_alert(tmp_path: Path) -> None:
     )
     lines: list[str] = []
     result = run_job("demo", make_demo_job(items=60, delay_s=0.03, fail_every=4, concurrency=2),
-                     workspace=ws, config=cfg, echo=lines.append, install_signals=False, state_interval=0.05)
+                     workspace=ws, config=cfg, echo=lines.append, install_signals=False, state_interval=0.05,
+                     hooks=state_hooks(cfg))
     assert result.exit_code == 1  # some items failed
     state = json.loads(result.run.state_json.read_text())
     [alert] = [a for a in state["alerts"] if a["name"] == "items_failing"]
@@ -45,6 +47,19 @@ def test_demo_job_raises_a_failure_alert(tmp_path: Path) -> None:
 
 
 def test_no_config_means_no_alert_hook(tmp_path: Path) -> None:
+    assert state_hooks(None) == []
     result = run_job("demo", make_demo_job(items=10, delay_s=0.0, fail_every=2), workspace=tmp_path / "ws",
-                     install_signals=False)
+                     install_signals=False, hooks=state_hooks(None))
     assert result.state["alerts"] == []
+
+
+def test_the_job_runner_does_not_import_the_alert_rules() -> None:
+    """engine.jobs <-> engine.alerts is one way: the caller hands the alert hooks in."""
+    import ast
+    import engine.jobs
+
+    tree = ast.parse(open(engine.jobs.__file__).read())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module == "engine" for a in n.names}
+    assert "engine.alerts" not in imported and "alerts" not in names

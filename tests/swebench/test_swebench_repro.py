@@ -10,7 +10,7 @@ import pytest
 
 from engine.report.sources import read_brs
 from engine.swebench.dataset import load_eval_instances
-from engine.swebench.options import ReproOptions
+from engine.options.swebench import ReproJob
 from engine.swebench.repro import (OTHER, REPRODUCED, RESOLVED, combine_patches, outcome_from_output, prepare_repro,
                                    repro_eval_script)
 from swebench_helpers import LITE_TEST
@@ -51,8 +51,8 @@ def test_outcomes_from_test_output() -> None:
 
 def test_prepare_writes_derived_dataset_and_both_sides(tmp_path: Path) -> None:
     tests, preds = _files(tmp_path)
-    plan = prepare_repro(ReproOptions(tests=tests, predictions=preds, dataset=str(LITE_TEST), work_dir=tmp_path,
-                                      run_id="rp"))
+    plan = prepare_repro(ReproJob(tests=str(tests), predictions=str(preds), dataset=str(LITE_TEST),
+                                  work_dir=str(tmp_path), run_id="rp"))
     [row] = [json.loads(ln) for ln in plan.dataset_file.read_text().splitlines()]
     assert row["instance_id"] == IID and json.loads(row["FAIL_TO_PASS"]) == ["reproduce_bug.py"]
     assert row["image"] and "python reproduce_bug.py" in row["eval_script"]
