@@ -17,6 +17,13 @@ if TYPE_CHECKING:  # the job runner and rich load when a job runs, not when `rol
 PLAIN_EVERY_S = 1.0
 
 
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def run_in_foreground(
     cli: CliState,
     kind: str,
@@ -38,15 +45,17 @@ def run_in_foreground(
     ``run`` continues an existing run (a batch followed from a later process).
     RolloutError propagates (the CLI prints it as one line with its exit code).
     """
-    from rich.live import Live
-
-    from console.render import state_view
     from engine.jobs import run_job
 
-    err = cli.err
-    use_live = (not plain) and err.is_terminal
+    use_live = (not plain) and _stderr_is_terminal()
     holder: dict[str, Any] = {"run": None, "last_plain": 0.0}
-    live = Live(console=err, auto_refresh=False, transient=False) if use_live else None
+    live = None
+    if use_live:  # rich loads for the live view only: plain lines are written as they are
+        from rich.live import Live
+
+        from console.render import state_view
+
+        live = Live(console=cli.err, auto_refresh=False, transient=False)
 
     def on_start(run: RunDir) -> None:
         holder["run"] = run

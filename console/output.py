@@ -73,8 +73,10 @@ class CliState:
         return make_console(self.color, stderr=True)
 
     def echo_err(self, message: str) -> None:
-        """One diagnostic line on stderr (markup off: paths and ids print as they are)."""
-        self.err.print(message, markup=False, highlight=False)
+        """One diagnostic line on stderr, as it is (paths and ids print as they are; no rich
+        Console is needed for that, and a job's first request need not wait for rich to load)."""
+        sys.stderr.write(message + "\n")
+        sys.stderr.flush()
 
 
 #: the version of every JSON object a reading command prints (bump when a field changes meaning)

@@ -50,6 +50,9 @@ __all__ = ["make_process_job", "run_processing", "prepare_run", "output_paths", 
 #: the reader stays at most this many requests per worker ahead of the workers
 QUEUE_PER_WORKER = 2
 FIGURES_EVERY_S = 0.5
+#: the side work of a run (price list, GPU probe, server metrics, line count) starts once the
+#: first request is out, or after this many seconds
+SIDE_WORK_AFTER_S = 1.0
 #: how many of the oldest in-flight requests state.json lists (figures.stragglers)
 STRAGGLERS = 5
 #: a SWE-bench instance id: ``<owner>__<repo>-<number>`` (django__django-11099)
@@ -118,7 +121,8 @@ def _prompt_text(body: dict[str, Any]) -> str:
 class _Processor:
     def __init__(self, ctx: JobContext, options: ProcessOptions, endpoint: Endpoint, transport: Transport,
                  done: set[int], meter: CostMeter, to_send: int, limit: PromptLimit = PromptLimit(), *,
-                 check: InputCheck | None = None, on_input_end: Any = None) -> None:
+                 check: InputCheck | None = None, on_input_end: Any = None,
+                 first_request: asyncio.Event | None = None) -> None:
         self.ctx = ctx
         self.limit = limit
         self.opt = options
@@ -152,6 +156,8 @@ class _Processor:
         self.check = check if check is not None and not check.complete else None
         self.on_input_end = on_input_end
         self.input_error: InputError | None = None
+        #: set when the first request goes out (the side work of run_processing waits for it)
+        self.first_request = first_request
 
     # -- writing ---------------------------------------------------------------------------
     @property
@@ -194,6 +200,8 @@ class _Processor:
     def _set_in_flight(self, delta: int) -> None:
         self.in_flight += delta
         self.ctx.set_in_flight(self.in_flight)
+        if delta > 0 and self.first_request is not None:
+            self.first_request.set()
 
     def _account(self, body: dict[str, Any]) -> None:
         usage = body.get("usage")
@@ -473,6 +481,7 @@ async def run_processing(ctx: JobContext, options: ProcessOptions, plan: Plan | 
     to_send = p.total - p.already_done
     done = p.done
     count_task: asyncio.Task[None] | None = None
+    first_request = asyncio.Event()
 
     transport = make_transport(opt.transport, opt.concurrency, headers)
     metrics_task: asyncio.Task[None] | None = None
@@ -496,7 +505,7 @@ async def run_processing(ctx: JobContext, options: ProcessOptions, plan: Plan | 
         meter, unpriced = _make_meter(ctx, p.model, self_hosted=self_hosted, billed_from=billed_from,
                                       alt_model=alt_model)
         if unpriced:
-            price_task = asyncio.create_task(_list_price(ctx, meter, unpriced))
+            price_task = asyncio.create_task(_after(first_request, lambda: _list_price(ctx, meter, unpriced)))
         local = self_hosted or is_local_url(endpoint.base)
         figures: dict[str, Any] = dict(model=p.model, input_lines=p.total if p.complete else None,
                                        resumed_done=p.already_done,
@@ -504,18 +513,18 @@ async def run_processing(ctx: JobContext, options: ProcessOptions, plan: Plan | 
         if local:
             figures["local_server"] = True
             # probed beside the requests, not before them (NVML is slow to open)
-            gpu_task = asyncio.create_task(_mark_gpu_target(ctx))
+            gpu_task = asyncio.create_task(_after(first_request, lambda: _mark_gpu_target(ctx)))
         ctx.set_figures(**figures)
         api_key = headers.get("Authorization", "").removeprefix("Bearer ") or None
         poller = MetricsPoller(ctx, endpoint.base, api_key)
-        metrics_task = asyncio.create_task(poller.run())
+        metrics_task = asyncio.create_task(_after(first_request, poller.run))
         ctx.phase("processing", f"{to_send} to send, {p.already_done} already done" if p.complete else
                   f"sending; the input is checked as it is read ({p.total} request(s) checked before the start)")
         ctx.set_figures(**p.prompt_limit.figures())
         proc = _Processor(ctx, opt, endpoint, transport, done, meter, to_send, p.prompt_limit, check=p.check,
-                          on_input_end=_input_end(ctx, opt, p))
+                          on_input_end=_input_end(ctx, opt, p), first_request=first_request)
         if not p.complete:
-            count_task = asyncio.create_task(_estimate_total(ctx, proc))
+            count_task = asyncio.create_task(_after(first_request, lambda: _estimate_total(ctx, proc)))
         del done, p  # the processor holds the done set; nothing else grows with the file
         await proc.run()
         if price_task is not None and not price_task.done():
@@ -543,6 +552,16 @@ async def run_processing(ctx: JobContext, options: ProcessOptions, plan: Plan | 
         summary = f"stopped: {summary}; rerun the same command to finish the rest"
     ctx.phase("stopped" if ctx.stopping else "finished", summary)
     return JobOutcome(message=summary)
+
+
+async def _after(first_request: asyncio.Event, work: Any, wait_s: float = SIDE_WORK_AFTER_S) -> None:
+    """Run ``work()`` once the first request is out, or after ``wait_s`` (all answers cached,
+    all refused): the price list's import and the GPU probe run in threads whose Python holds
+    the GIL that the first request waits for."""
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(first_request.wait(), wait_s)
+    await asyncio.sleep(SIDE_WORK_AFTER_S / 20)  # the first requests' bytes are written first
+    await work()
 
 
 async def _estimate_total(ctx: JobContext, proc: _Processor) -> None:
