@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable
 
 from console import format as fmt
 from console.output import CliState
+from console.stdio import stderr_is_terminal
 
 if TYPE_CHECKING:  # the job runner and rich load when a job runs, not when `rollout --help` lists it
     from engine.jobs import JobContext, JobOutcome, JobResult, StateHook
@@ -15,13 +16,6 @@ if TYPE_CHECKING:  # the job runner and rich load when a job runs, not when `rol
 
 #: a plain progress line is printed at most this often (seconds) when not on a TTY
 PLAIN_EVERY_S = 1.0
-
-
-def _stderr_is_terminal() -> bool:
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 def run_in_foreground(
@@ -47,7 +41,7 @@ def run_in_foreground(
     """
     from engine.jobs import run_job
 
-    use_live = (not plain) and _stderr_is_terminal()
+    use_live = (not plain) and stderr_is_terminal()
     holder: dict[str, Any] = {"run": None, "last_plain": 0.0}
     live = None
     if use_live:  # rich loads for the live view only: plain lines are written as they are

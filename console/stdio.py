@@ -16,6 +16,14 @@ def stdout_is_terminal() -> bool:
         return False
 
 
+def stderr_is_terminal() -> bool:
+    """Is stderr a terminal? (a job's live view or plain progress lines), without loading rich."""
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def write_bytes(data: bytes) -> None:
     """Write ``data`` to stdout whole. Straight to the file descriptor: a buffered write into a
     pipe whose reader left can end short without an error, and the caller must learn of it

@@ -80,7 +80,12 @@ class InputCheck:
                 return
             self.check(lineno, raw)
             checked += len(raw) + 1
+        self.finish()
+
+    def finish(self) -> None:
+        """Every line is checked: the ids seen are not needed any more (a million of them is ~70 MB)."""
         self.complete = True
+        self.seen = set()
 
     def _first_line_of(self, key: int, before: int) -> int | str:
         """Where a repeated custom_id first appeared (read again: only the set of keys is kept)."""

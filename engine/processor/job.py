@@ -358,7 +358,7 @@ class _Processor:
                     continue
             await self.queue.put((0, raw))
         if check is not None:
-            check.complete = True
+            check.finish()
             self.to_send = check.requests - check.already
             if self.on_input_end is not None:
                 self.on_input_end(check.requests)
