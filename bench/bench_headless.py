@@ -5,7 +5,8 @@ tmux status line runs it, median of N runs, each run next to one of ``python -c 
 same interpreter (the floor: on a busy box read a figure against the floor of the same run):
 
 * ``rollout --help``                                         target ≤ 200 ms
-* ``rollout status --tmux`` on a workspace of 200 runs       target ≤ 60 ms
+* ``rollout status --tmux`` on a workspace of 200 runs       target ≤ 60 ms (also with two SWE-bench
+  evaluations among the active runs, whose figures carry seed 004's monitoring line)
 * ``rollout history --json`` listing 10,000 finished runs    target ≤ 200 ms (index built once first)
 * ``rollout history`` piped (tab-separated lines), and on a terminal (the table, in a pty)
 
@@ -100,21 +101,38 @@ def median_ms(cmd: list[str], env: dict[str, str], repeat: int, tty: bool = Fals
     return round(ms(times) * 1000, 1)
 
 
-def write_runs(workspace: Path, n: int, active: int = 0) -> None:
-    """``n`` run directories as finished jobs leave them (plus ``active`` live ones, this pid)."""
+def eval_figures(i: int) -> dict:
+    """Figures as a running SWE-bench evaluation publishes them (engine/swebench/driver.py)."""
+    from engine.report.monitor import monitor_line
+
+    figs = {"instances_done": 12 + i, "instances_total": 50, "resolved": 7, "success_rate": 0.5833,
+            "success_rate_n": 12, "overall_mean": 0.612, "brs_mean": 0.5, "overfit_gap": 0.043, "errors": 1,
+            "crashes": 1, "cost_so_far_usd": 23.1, "cost_per_instance_usd": 1.925, "eta_s": 845.0,
+            "harness_run_id": f"phase-3-{i}", "logs_dir": "/data/logs/run_evaluation/phase-3", "running": 4,
+            "stalled": [], "resumed": 0, "last_error": "django__django-11099: image cannot be pulled",
+            "errors_list": [{"instance_id": f"django__django-{11000 + k}", "kind": "infrastructure",
+                             "message": "image cannot be pulled"} for k in range(20)], "harness_stalled": False}
+    figs["monitor_line"] = monitor_line(figs)
+    return figs
+
+
+def write_runs(workspace: Path, n: int, active: int = 0, evals: int = 0) -> None:
+    """``n`` run directories as finished jobs leave them (plus ``active`` live ones, this pid; the
+    first ``evals`` of them SWE-bench evaluations with their figures)."""
     root = workspace / "runs"
     root.mkdir(parents=True, exist_ok=True)
     now = time.time()
     for i in range(n + active):
         live = i < active
-        run_id = f"process-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now - i * 60))}-{i % 65536:04x}"
+        kind = "swebench" if i < evals else "process"
+        run_id = f"{kind}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now - i * 60))}-{i % 65536:04x}"
         d = root / run_id
         d.mkdir()
         status = "running" if live else ("failed" if i % 17 == 0 else "done")
         total, failed = 50 + (i * 7919) % 20_000, (i * 31) % 97
         started = now - (1 if live else i * 60 + 600)
         (d / "run.json").write_text(json.dumps({
-            "run_id": run_id, "kind": "process" if i % 3 else "eval", "argv": ["rollout", "process"], "pid": os.getpid(),
+            "run_id": run_id, "kind": kind if kind == "swebench" or i % 3 else "eval", "argv": ["rollout", "process"], "pid": os.getpid(),
             "host": os.uname().nodename, "started": started, "finished": None if live else started + 300 + i % 50,
             "status": status, "exit_code": None if live else (1 if status == "failed" else 0), "title": f"run {i}",
         }))
@@ -124,6 +142,7 @@ def write_runs(workspace: Path, n: int, active: int = 0) -> None:
                                                               "ok": total - failed, "failed": failed},
             "tokens": {"prompt": total * 517 + i, "completion": total * 43 + i}, "cost_usd": round(total * 0.00131, 4),
             "eta_s": 300.0 if live else 0.0, "alerts": [],
+            **({"figures": eval_figures(i)} if i < evals else {}),
         }))
 
 
@@ -149,6 +168,13 @@ def main() -> int:
             subprocess.run([*exe, "history", "--json"], env=env200, stdout=subprocess.DEVNULL, check=True)  # index
             figure("status_tmux_200_runs_indexed_ms", median_ms([*exe, "status", "--tmux"], env200, args.repeat), "ms",
                    "<=60")
+            ws_eval = tmp / "ws200-eval"
+            write_runs(ws_eval, 188, active=12, evals=2)
+            env_eval = dict(env, ROLLOUT_HOME=str(ws_eval))
+            line = subprocess.run([*exe, "status"], env=env_eval, capture_output=True, text=True, check=True).stdout
+            assert " | progress 12/50 instances · success 58.3% · " in line and line.endswith(" (+1 more)\n"), line
+            figure("status_tmux_200_runs_2_evals_ms", median_ms([*exe, "status", "--tmux"], env_eval, args.repeat),
+                   "ms", "<=60")
 
         big = tmp / "ws-big"
         write_runs(big, args.runs)

@@ -43,7 +43,7 @@ FIXTURES = REPO.parent / "shared" / "data" / "swe-lite-fixtures"
 ROLLOUT = str(Path(sys.executable).with_name("rollout"))
 PASSES = 100
 WORKERS = 2
-RUNS = 3
+RUNS = 5
 TARGET_S = 2.3
 SEED_S, SEED_MB = 4.61, 272
 

@@ -63,6 +63,10 @@ def status_parts(summary: StatusSummary) -> list[tuple[str, str | None]]:
         parts.append((f"✖ {summary['recent_problems']} failed/lost", "red"))
     if summary["gpu_util_pct"] is not None:
         parts.append((f"gpu {summary['gpu_util_pct']:.0f}%", None))
+    if summary["monitor_line"]:
+        # seed 004's monitoring line of a SWE-bench evaluation (the newest one when several run)
+        more = f" (+{summary['monitor_runs'] - 1} more)" if summary["monitor_runs"] > 1 else ""
+        parts.append((f"| {summary['monitor_line']}{more}", None))
     return parts
 
 

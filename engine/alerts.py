@@ -295,8 +295,12 @@ class AlertEvaluator:
             return int(counters.get("ok") or 0) + int(counters.get("failed") or 0)
         return track.seen
 
-    def evaluate(self, ns: Mapping[str, Any], now: float | None = None) -> list[Transition]:
-        """Feed one namespace; return the rules that raised or cleared on it."""
+    def evaluate(self, ns: Mapping[str, Any], now: float | None = None, *, final: bool = False) -> list[Transition]:
+        """Feed one namespace; return the rules that raised or cleared on it.
+
+        ``final``: the job's last state. An active rule whose value is back past its clear
+        threshold clears at once: the clear hold guards against flapping, and nothing follows.
+        """
         now = self.clock() if now is None else now
         out: list[Transition] = []
         for rule in self.rules:
@@ -324,7 +328,7 @@ class AlertEvaluator:
                 continue
             if track.clearing_since is None:
                 track.clearing_since = now
-            if now - track.clearing_since >= clear_hold_s(rule):
+            if final or now - track.clearing_since >= clear_hold_s(rule):
                 track.active = False
                 track.clearing_since = None
                 out.append(Transition(rule, False, raw))
@@ -444,7 +448,8 @@ class AlertHook:
             self._ensure_sampler(workspace, ctx)
         sample = self._latest(workspace)
         ns = build_metrics(state, sample, self._local_disks(workspace, ctx, now))
-        for t in self.evaluator.evaluate(ns, now):
+        final = state.get("status") in ("done", "failed", "cancelled")
+        for t in self.evaluator.evaluate(ns, now, final=final):
             if t.raised and t.alert is not None:
                 ctx.raise_alert(t.alert)
             elif not t.raised:

@@ -27,15 +27,19 @@ if TYPE_CHECKING:
         run_id: str
         kind: str
         status: str
+        started: float | None
         done: int
         total: int
         eta_s: float | None
         cost_usd: float | None
         alerts: list[dict[str, Any]]
+        monitor_line: str | None
 
     class StatusSummary(TypedDict):
         """Active runs at a glance; runs that failed or were lost in the last hour are counted in
-        ``recent_problems`` and listed in ``runs`` too (``worst_status`` is over active runs)."""
+        ``recent_problems`` and listed in ``runs`` too (``worst_status`` is over active runs).
+        ``monitor_line`` is seed 004's monitoring line of the newest active run that writes one
+        (a SWE-bench evaluation, ``figures.monitor_line``); ``monitor_runs`` counts such runs."""
 
         active: int
         worst_status: str | None
@@ -49,6 +53,9 @@ if TYPE_CHECKING:
         recent_problems: int
         gpu_util_pct: float | None
         gpu_count: int
+        monitor_line: str | None
+        monitor_run_id: str | None
+        monitor_runs: int
         runs: list[RunLine]
 
 #: how bad a status is, for "the worst status" of the runs shown (higher is worse)
@@ -94,6 +101,8 @@ def summarize(workspace: str | os.PathLike[str], now: float | None = None,
     costs = [r["cost_usd"] for r in live if r["cost_usd"] is not None]
     alerts = [{**a, "run_id": r["run_id"]} for r in live for a in r["alerts"]]
     gpu_util, gpu_count = _gpu(workspace, now)
+    monitored = sorted((r for r in live if r["monitor_line"]), key=lambda r: (r["started"] or 0.0, r["run_id"]),
+                       reverse=True)  # newest first
     return {
         "active": len(live),
         "worst_status": max((r["status"] for r in live), key=lambda s: STATUS_RANK.get(s, 1), default=None),
@@ -107,6 +116,9 @@ def summarize(workspace: str | os.PathLike[str], now: float | None = None,
         "recent_problems": problems,
         "gpu_util_pct": gpu_util,
         "gpu_count": gpu_count,
+        "monitor_line": monitored[0]["monitor_line"] if monitored else None,
+        "monitor_run_id": monitored[0]["run_id"] if monitored else None,
+        "monitor_runs": len(monitored),
         "runs": lines,
     }
 
@@ -145,15 +157,19 @@ def _num(value: Any) -> float | None:
 
 def _line(run_id: str, info: dict[str, Any], state: dict[str, Any], status: str) -> RunLine:
     counters = state.get("counters") or {}
+    figures = state.get("figures")
+    monitor = figures.get("monitor_line") if isinstance(figures, dict) else None
     return {
         "run_id": run_id,
         "kind": str(info.get("kind") or run_id.rsplit("-", 3)[0]),
         "status": status,
+        "started": _num(info.get("started")),
         "done": int(counters.get("done") or 0),
         "total": int(counters.get("total") or 0),
         "eta_s": _num(state.get("eta_s")),
         "cost_usd": _num(state.get("cost_usd")),
         "alerts": [a for a in state.get("alerts") or [] if isinstance(a, dict)],
+        "monitor_line": monitor if isinstance(monitor, str) and monitor else None,
     }
 
 

@@ -131,8 +131,14 @@ def show_cmd(
     for label, data in (("inputs", info.get("inputs")), ("outputs", info.get("outputs"))):
         for k, v in (data or {}).items():
             out.print(f"{label:<8} {k} = {v}", markup=False)
+    figures = dict(state.get("figures") or {}) if state else {}
+    monitor = figures.pop("monitor_line", None)
+    if monitor:
+        # seed 004's monitoring line (SWE-bench evaluations), whole and once: the figures grid
+        # below would wrap it, and drop it past its row limit
+        out.print(f"monitor  {monitor}", markup=False, highlight=False, soft_wrap=True)
     if state:
-        out.print(state_view(run.run_id, {**state, "status": status}, evs))
+        out.print(state_view(run.run_id, {**state, "status": status, "figures": figures}, evs))
 
 
 def stop_cmd(

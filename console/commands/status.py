@@ -9,7 +9,9 @@ from console.fastopts import typer_command
 from console.output import CliState
 from console.status_line import STATUS_OPTIONS
 
-STATUS_HELP = """One short line for every active run: count, worst status, progress, ETA, cost, worst alert, GPU use.
+STATUS_HELP = """One short line for every active run: count, worst status, progress, ETA, cost, worst alert, GPU use,
+and seed 004's monitoring line of a running SWE-bench evaluation (progress, success, Overall, BRS,
+overfit gap, ETA, cost).
 
 Reads the run directories and the box sampler's latest sample only. Prints 'rollout idle'
 when nothing runs. In tmux: set -g status-right '#(rollout status --tmux)'.

@@ -29,10 +29,13 @@ from console import format as fmt
 from console.actions import BY_ID, bindings
 from console.screens.confirm import ConfirmScreen
 from console.screens.launching import LaunchWatch, launch
+from console.screens.workspace_poll import SERVER_LOG, SERVER_LOG_LINES, with_curve
+from console.widgets.kind_views import kind_views, show_kind_views
+from engine.evaluation.results import checkpoint_rows
 from engine.errors import RolloutError
 from engine.failures import FailureGroup, failure_groups
 from engine.retry import RetryPlan, rerun_plan, retry_plan
-from engine.runs import ACTIVE_STATUSES, RUNS_DIRNAME, RunDir, signal_run
+from engine.runs import ACTIVE_STATUSES, RUNS_DIRNAME, RunDir, signal_run, tail_text
 
 POLL_EVERY_S = 1.0
 #: failures are re-grouped at most this often (they read whole errors files)
@@ -48,6 +51,9 @@ class RunSnapshot:
     status: str
     failures: list[FailureGroup] = field(default_factory=list)
     outputs: list[tuple[str, str, str]] = field(default_factory=list)  # (name, path, what is there)
+    #: an evaluation's checkpoint rows and a server's last log lines, for the kind views
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    server_log: list[str] = field(default_factory=list)
 
 
 def _describe_path(path: str) -> str:
@@ -72,8 +78,19 @@ def read_snapshot(run: RunDir, failures: list[FailureGroup] | None) -> RunSnapsh
     for extra in ("server.log", "error.log"):
         if (run.path / extra).exists():
             outputs.append((extra, str(run.path / extra), _describe_path(str(run.path / extra))))
-    return RunSnapshot(info=info, state=state, status=run.effective_status(),
-                       failures=failure_groups(run) if failures is None else failures, outputs=outputs)
+    return RunSnapshot(info=info, state=with_curve(state, info), status=run.effective_status(),
+                       failures=failure_groups(run) if failures is None else failures, outputs=outputs,
+                       checkpoints=_checkpoint_rows(info), server_log=tail_text(run.path / SERVER_LOG, SERVER_LOG_LINES))
+
+
+def _checkpoint_rows(info: dict[str, Any]) -> list[dict[str, Any]]:
+    outputs = info.get("outputs") if isinstance(info.get("outputs"), dict) else {}
+    if info.get("kind") != "eval" or not outputs.get("output_dir"):
+        return []
+    try:
+        return checkpoint_rows(Path(str(outputs["output_dir"])))
+    except (OSError, ValueError, TypeError):
+        return []  # a half-written or foreign file: the run without its table
 
 
 def _flat(figures: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
@@ -125,6 +142,8 @@ class RunViewScreen(Screen[None]):
         yield Header()
         with VerticalScroll(id="run-view"):
             yield Static("", id="run-head", classes="section")
+            # the run's own view by what it is (the dashboard's detail pane shows the same)
+            yield from kind_views("rv")
             yield Static("", id="run-command", classes="section", markup=False)
             yield Static("", id="run-figures", classes="section")
             yield Static("", id="run-stragglers", classes="section")
@@ -192,6 +211,7 @@ class RunViewScreen(Screen[None]):
                 head.append("\nalerts: " + ", ".join(str(a.get("name", a)) if isinstance(a, dict) else str(a)
                                                      for a in alerts))
             self.query_one("#run-head", Static).update(head)
+            self._kind_view(snap)
             try:
                 command = shlex.join(rerun_plan(self.run).argv)
             except RolloutError as exc:
@@ -199,9 +219,15 @@ class RunViewScreen(Screen[None]):
             cwd = info.get("cwd")
             self.query_one("#run-command", Static).update(f"$ {command}" + (f"\n  (in {cwd})" if cwd else ""))
             self.query_one("#run-figures", Static).update(self._figures_table(figures))
-            self.query_one("#run-stragglers", Static).update(self._stragglers(figures.get("stragglers")))
+            stragglers = self.query_one("#run-stragglers", Static)
+            stragglers.display = bool(figures.get("stragglers"))  # no empty section's margin
+            stragglers.update(self._stragglers(figures.get("stragglers")))
             self.query_one("#run-failures", Static).update(self._failures_table(snap.failures))
             self.query_one("#run-outputs", Static).update(self._outputs_table(snap.outputs))
+
+    def _kind_view(self, snap: RunSnapshot) -> None:
+        state = {**snap.state, "kind": snap.state.get("kind") or snap.info.get("kind")}
+        show_kind_views(self, "rv", state, snap.checkpoints, snap.server_log)
 
     def _figures_table(self, figures: dict[str, Any]) -> Any:
         rows = _flat(figures)

@@ -27,9 +27,7 @@ from console.screens.help import HelpScreen
 from console.screens.workspace_poll import AlertRow, RunDetailData, Snapshot, WorkspacePoller
 from console.themes import status_color
 from console.widgets.alerts_panel import AlertsPanel
-from console.widgets.eval_view import EvalView
-from console.widgets.process_view import ProcessView, is_process_run
-from console.widgets.server_view import ServerView, is_server_run
+from console.widgets.kind_views import kind_views, show_kind_views
 from console.widgets.box_panel import BoxPanel, palette_from_theme
 from console.widgets.run_detail import EventsPane, RunDetail
 from console.widgets.quiet import set_subtitle, set_title
@@ -84,9 +82,7 @@ class RunsScreen(Screen[None]):
         with Horizontal(id="detail"):
             with VerticalScroll(id="run-detail-scroll"):
                 # the selected run's own view, by what it is, first; then its figures
-                for view in (EvalView(id="eval-view"), ServerView(id="server-view"), ProcessView(id="process-view")):
-                    view.display = False
-                    yield view
+                yield from kind_views("detail")
                 yield RunDetail(id="run-detail", classes="framed")
             with Vertical(id="side"):
                 yield AlertsPanel(id="alerts")
@@ -182,24 +178,8 @@ class RunsScreen(Screen[None]):
     def _show_views(self, detail: RunDetailData | None) -> None:
         """The eval, server and process views of the selected run (each only when it applies)."""
         state = {**detail.state, "run_id": detail.run_id, "kind": detail.info.get("kind"),
-                 "status": detail.status} if detail is not None else {}
-        wanted = {
-            "eval-view": detail is not None and (state.get("kind") == "eval" or bool(detail.checkpoints)),
-            "server-view": detail is not None and is_server_run(state),
-            "process-view": detail is not None and is_process_run(state),
-        }
-        for wid, show in wanted.items():
-            view = self.query_one(f"#{wid}")
-            if view.display != show:
-                view.display = show
-        if detail is None:
-            return
-        if wanted["eval-view"]:
-            self.query_one(EvalView).show(state, detail.checkpoints)
-        if wanted["server-view"]:
-            self.query_one(ServerView).show(state, detail.server_log)
-        if wanted["process-view"]:
-            self.query_one(ProcessView).show(state)
+                 "status": detail.status} if detail is not None else None
+        show_kind_views(self, "detail", state, detail.checkpoints if detail else [], detail.server_log if detail else [])
 
     def health(self, snap: Snapshot) -> dict[str, Health]:
         """The worst active alert of each run (critical first; snap.alerts is sorted so)."""

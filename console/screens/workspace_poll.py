@@ -103,7 +103,7 @@ def _alert_row(run_id: str, alert: Any, source: str = "job") -> AlertRow | None:
     )
 
 
-def _with_curve(state: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+def with_curve(state: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
     """An evaluation's state with its learning curve: from its figures, else from its output folder
     (a run from before the job wrote ``figures.curve``, or one whose state was cut short)."""
     figures = state.get("figures") if isinstance(state.get("figures"), dict) else {}
@@ -163,7 +163,7 @@ class WorkspacePoller:
                 run_id=selected,
                 status=run.effective_status(),
                 info=info,
-                state=_with_curve(run.read_state(), info),
+                state=with_curve(run.read_state(), info),
                 events=run.read_events(last=self.events),
                 checkpoints=self._checkpoints(info),
                 server_log=tail_text(run.path / SERVER_LOG, SERVER_LOG_LINES),

@@ -223,21 +223,26 @@ def _workers(opts: EvalOptions, executor: Executor) -> int:
 async def _evaluate_all(ctx: JobContext, opts: EvalOptions, suite: Suite, executor: Executor, plan: Plan) -> JobOutcome:
     ctx.set_total(plan.pending_samples)
     progress = _Progress(ctx, executor)
-    sem = asyncio.Semaphore(max(1, opts.max_workers))
+    workers = max(1, opts.max_workers)
+    # runs handed to the executor ahead of time (it queues them, still running `workers` at once):
+    # the next program starts as one ends, not after a round trip through this process
+    pipeline = getattr(executor, "pipeline", None)  # (test doubles need not derive from Executor)
+    handed = workers + (max(0, int(pipeline(workers))) if callable(pipeline) else 0)
+    sem = asyncio.Semaphore(handed)
     in_flight = 0
 
     async def run(spec: RunSpec) -> RunResult:
         nonlocal in_flight
         async with sem:
             in_flight += 1
-            ctx.set_in_flight(in_flight)
+            ctx.set_in_flight(min(in_flight, workers))
             try:
                 out = await executor.run(spec)
             except Exception as exc:  # an executor bug or a lost service: this test's verdict is unknown
                 out = RunResult(Status.ERROR, detail=f"{type(exc).__name__}: {exc}")
             finally:
                 in_flight -= 1
-                ctx.set_in_flight(in_flight)
+                ctx.set_in_flight(min(in_flight, workers))
             progress.test_done()
             return out
 
@@ -262,7 +267,7 @@ async def _evaluate_all(ctx: JobContext, opts: EvalOptions, suite: Suite, execut
                 break
             try:
                 file_status[fp.rel] = await asyncio.wait_for(
-                    _evaluate_file(ctx, cp, fp, suite, run, progress, opts.max_workers), opts.eval_timeout_s)
+                    _evaluate_file(ctx, cp, fp, suite, run, progress, handed), opts.eval_timeout_s)
             except asyncio.TimeoutError:
                 file_status[fp.rel] = "timeout"
                 ctx.warn(f"{fp.path}: evaluation over {opts.eval_timeout_s:g}s, stopped (a rerun resumes it)")

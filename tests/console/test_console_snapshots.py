@@ -181,6 +181,8 @@ def open_launch_form(job: str):
         await settle()(pilot)
         pilot.app.open_launch(job, None)
         await pilot.pause(0.5)
+        for field in pilot.app.screen.query("Input"):
+            field.cursor_blink = False  # a blinking cursor is timing, not layout
         for _ in range(3):
             await pilot.pause()
 

@@ -206,3 +206,33 @@ def test_without_bubblewrap_the_executor_says_so(tmp_path: Path, monkeypatch: py
     info = ex.describe()
     assert info["sandbox"].startswith("none: no bwrap binary")
     assert ex.start_warning.startswith("local sandbox without bubblewrap") and "\n" not in ex.start_warning
+
+
+async def test_handed_over_runs_queue_in_the_fork_server(tmp_path: Path) -> None:
+    # pipeline(2): six runs handed over at once still run two at a time, each pair starting as
+    # the previous one ends, and a time limit counts from the program's start, not the queue's
+    ex = LocalExecutor(tmp_root=tmp_path)
+    await ex.start()
+    try:
+        assert ex.pipeline(2) == 2
+        src = "import time\nprint(time.time())\ntime.sleep(0.4)"
+        runs = await asyncio.gather(*(ex.run(RunSpec(src, time_limit_s=0.9)) for _ in range(6)))
+        assert [r.status for r in runs] == [Status.AC] * 6, runs
+        starts = sorted(float(r.stdout) for r in runs)
+        gaps = [b - a for a, b in zip(starts, starts[2:])]  # a run starts after the one two places before it
+        assert all(g >= 0.35 for g in gaps), starts
+        loops = await asyncio.gather(*(ex.run(RunSpec("while True: pass", time_limit_s=1)) for _ in range(4)))
+        assert [r.status for r in loops] == [Status.TLE] * 4
+        assert all(0.9 <= r.wall_s < 3 for r in loops), [r.wall_s for r in loops]
+    finally:
+        await ex.close()
+        ex.shutdown()
+
+
+async def test_a_run_sees_none_of_the_previous_runs_files(executor: LocalExecutor) -> None:
+    # bubblewrap slots reuse their dirs: the extra files and output of one run are gone for the next
+    src = "import os\nprint(sorted(n for n in os.listdir('.') if not n.startswith('.')))"
+    first = await executor.run(RunSpec(src, files={"secret.txt": "s"}))
+    second = await executor.run(RunSpec(src))
+    assert first.status is Status.AC and "secret.txt" in first.stdout, first
+    assert second.status is Status.AC and second.stdout.strip() == "['main.py']", second

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from openai_server import FakeServer, _completion, _key_of  # noqa: E402  (the online stand-in's answers and helper)
+from openai_server import FakeServer, _completion, _key_of, server_fixture  # noqa: E402  (the online stand-in's answers and helpers)
 
 SETTINGS = ("max_lines", "max_bytes", "rate", "validate_s", "finalize_s", "expire_after", "expire_count", "fail_match")
 
@@ -378,26 +378,8 @@ class FakeBatchServer(FakeServer):
         return out
 
 
-try:  # a pytest fixture: `from fakes.batch_server import fake_batch_api` in a conftest
-    import pytest as _pytest
-except ImportError:  # pragma: no cover
-    _pytest = None
-
-if _pytest is not None:
-    @_pytest.fixture
-    def fake_batch_api():
-        """Factory fixture: ``fake_batch_api(max_lines=100, expire_after=30, ...)`` starts a
-        :class:`FakeBatchServer`; every server started is stopped at teardown."""
-        started: list[FakeBatchServer] = []
-
-        def start(**kwargs: Any) -> FakeBatchServer:
-            server = FakeBatchServer(**kwargs).start()
-            started.append(server)
-            return server
-
-        yield start
-        for server in started:
-            server.stop()
+if __name__ != "__main__":  # `from fakes.batch_server import fake_batch_api` in a conftest
+    fake_batch_api = server_fixture(FakeBatchServer, "fake_batch_api")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -286,26 +287,33 @@ class FakeServer:
         self.stop()
 
 
-try:  # a pytest fixture for any test folder: `from fakes.openai_server import fake_openai` in a conftest
-    import pytest as _pytest
-except ImportError:  # pragma: no cover - the server itself does not need pytest
-    _pytest = None
+def server_fixture(server_cls: type[FakeServer], name: str) -> Any:
+    """A pytest factory fixture called ``name`` for a stand-in server class (:class:`FakeServer`
+    or a subclass): ``name(**fields)`` starts one; every server it started is stopped at teardown.
+    None without pytest (the reliability suites and the servers themselves do not need it)."""
+    try:
+        import pytest
+    except ImportError:  # pragma: no cover
+        return None
 
-if _pytest is not None:
-    @_pytest.fixture
-    def fake_openai():
-        """Factory fixture: ``fake_openai(mode="500", fail_times=1, ...)`` starts a server (a
-        :class:`FakeServer`); every server started is stopped at teardown."""
+    @pytest.fixture(name=name)
+    def factory() -> Iterator[Callable[..., FakeServer]]:
         started: list[FakeServer] = []
 
         def start(**kwargs: Any) -> FakeServer:
-            server = FakeServer(**kwargs).start()
+            server = server_cls(**kwargs).start()
             started.append(server)
             return server
 
         yield start
         for server in started:
             server.stop()
+
+    return factory
+
+
+if __name__ != "__main__":  # for any test folder: `from fakes.openai_server import fake_openai` in a conftest
+    fake_openai = server_fixture(FakeServer, "fake_openai")
 
 
 if __name__ == "__main__":

@@ -95,3 +95,23 @@ def test_alert_tuning_in_the_config_file(tmp_path: Path) -> None:
     assert (rule.threshold, rule.clear_threshold, rule.hold_s, rule.min_samples) == (0.4, 0.6, 90, 20)
     with pytest.raises(InputError, match="alert_tuning.no_such_rule: no such alert rule"):
         rules_from_config(Config(alert_tuning={"no_such_rule": {"hold_s": 1}}))
+
+
+def test_the_last_state_clears_an_alert_whose_figure_is_back_without_waiting() -> None:
+    """A run that recovers just before it ends: its last state clears the alert (nothing can flap
+    after it); a last state still past the threshold keeps it raised."""
+    series = [(i * 0.5, {"status": "running", "counters": {"ok": 100 + i, "failed": 0},
+                         "figures": {"error_rate_recent": 0.2 if i < 40 else 0.0, "error_rate_recent_n": 200}})
+              for i in range(50)]
+    for last_rate, want in ((0.0, ["raise", "clear"]), (0.2, ["raise"])):
+        ev = AlertEvaluator(default_rules(), clock=lambda: 0.0)
+        kinds = []
+        steps = [*series[:-1], (series[-1][0], {**series[-1][1], "status": "done",
+                                                "figures": {"error_rate_recent": last_rate,
+                                                            "error_rate_recent_n": 200}})]
+        for t, state in steps:
+            final = state["status"] == "done"
+            kinds += ["raise" if tr.raised else "clear" for tr in ev.evaluate(build_metrics(state, None, now=t), now=t,
+                                                                                final=final)
+                      if tr.rule.name == "error_rate_high"]
+        assert kinds == want, last_rate

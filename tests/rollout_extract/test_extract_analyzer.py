@@ -239,3 +239,24 @@ def test_random_structural_edits_of_real_files(fixtures_dir: Path) -> None:
             check(analyzer, path, old, "".join(new_lines))
             cases += 1
     assert cases == 75
+
+
+def test_a_long_lived_analyzer_gives_the_changes_of_a_fresh_one(fixtures_dir: Path) -> None:
+    """A worker's analyzer memoizes normalized statements by their source text across samples:
+    random edits of real files get the verdicts and changes of an analyzer without that memo."""
+    rnd = random.Random(11)
+    structure = structure_for(fixtures_dir, "psf__requests-2317")
+    shared, unmemoized = PythonAnalyzer(), PythonAnalyzer(max_norms=0)
+    for path in ("requests/sessions.py", "requests/models.py"):
+        old = structure.file_text(path)
+        assert old
+        lines = split_lines(old)
+        for _ in range(30):
+            new = "".join(_mutate(lines, rnd))
+            got, fresh = shared.analyze(path, old, new), unmemoized.analyze(path, old, new)
+            assert (got.error, got.change) == (fresh.error, fresh.change), new
+    # statements sharing a line: the memo tells them apart by where they start and end
+    old = "def f():\n    a = 1; b = 2\n    return a\n\n\ndef g():\n    a = 1; b = 3\n    return a\n"
+    for new in (old.replace("return a\n\n", "return b\n\n"), old.replace("b = 3\n    return a", "b = 3\n    return b")):
+        got, fresh = shared.analyze("s.py", old, new), unmemoized.analyze("s.py", old, new)
+        assert got.change == fresh.change is not None

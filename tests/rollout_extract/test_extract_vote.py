@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ast
+
 from engine.agentless.extract.normalize import (
     Candidate,
     majority_vote,
     normalize_code,
     normalize_patch,
     patch_key,
+    strip_docstrings,
 )
 
 BASE = 'def f(x):\n    """Doc."""\n    return x\n\n\ndef g():\n    return 1\n'
@@ -26,6 +29,58 @@ def test_normalization_ignores_comments_docstrings_blank_lines() -> None:
     assert normalize_code('class A:\n    """Only a docstring."""\n') == "class A:\n    pass\n"
     # Python 2 text falls back to blank-line/trailing-space normalization
     assert normalize_code("print 'x'  \n\nprint 'y'\n") == "print 'x'\nprint 'y'\n"
+
+
+NESTED = '''"""Module."""
+if True:
+    def a():
+        """A."""
+        return 1
+else:
+    class B:
+        "B."
+        def m(self):
+            'M.'
+for x in y:
+    def c(): "C."
+    async def d():
+        """D."""
+        x = "not a docstring"
+while z:
+    pass
+else:
+    def e():
+        """E."""
+        pass
+try:
+    def f():
+        """F."""
+        return f"{1}"
+except ValueError:
+    class G:
+        """G."""
+        x = 1
+finally:
+    with w:
+        def h():
+            """H."""
+            yield
+match v:
+    case 1:
+        def i():
+            """I."""
+            return lambda: "kept"
+'''
+
+
+def test_docstrings_go_at_every_depth_and_nothing_else() -> None:
+    tree = strip_docstrings(ast.parse(NESTED))
+    owners = [n for n in ast.walk(tree) if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))]
+    assert len(owners) == 11  # the module and 10 classes and functions, in if/else/for/while/try/except/finally/with/match
+    assert not any(isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant) for n in owners)
+    strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    assert strings == {"not a docstring", "kept"}
+    assert ast.unparse(tree).count("pass") == 4  # m and c had only a docstring; e had one; the while's own
 
 
 def vote(samples: list[tuple[int, str, str | None]]):

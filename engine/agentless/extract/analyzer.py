@@ -12,7 +12,7 @@ import bisect
 import copy
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,12 +72,13 @@ def _is_bare_string(stmt: ast.stmt) -> bool:
     return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)
 
 
-def _norm_stmt(stmt: ast.stmt) -> Any:
-    """A statement's normalized form: ``("block", header, body)`` for classes and functions, else text."""
+def _norm_stmt(stmt: ast.stmt, child: Callable[[ast.stmt], Any] | None = None) -> Any:
+    """A statement's normalized form: ``("block", header, body)`` for classes and functions, else
+    text. ``child`` normalizes a block's statements (default: this function)."""
     if isinstance(stmt, _BLOCK_TYPES):
         head = copy.copy(stmt)  # shallow: the original keeps its body (the layout reads it)
         head.body = [ast.Pass()]
-        return ("block", ast.unparse(head), _children([_norm_stmt(s) for s in stmt.body],
+        return ("block", ast.unparse(head), _children([(child or _norm_stmt)(s) for s in stmt.body],
                                                        [_is_bare_string(s) for s in stmt.body]))
     return ast.unparse(strip_docstrings(stmt))
 
@@ -199,11 +200,15 @@ class PythonAnalyzer:
 
     Verdicts equal those of compiling the whole new file (:func:`engine.agentless.extract.diffs.syntax_error`);
     only the region around the change is compiled when that is enough to know (see above).
+    It keeps up to ``max_originals`` parsed originals and ``max_norms`` normalized statements of
+    the samples' regions (by source text; 0 keeps none).
     """
 
-    def __init__(self, max_originals: int = 64) -> None:
+    def __init__(self, max_originals: int = 64, max_norms: int = 4096) -> None:
         self._originals: OrderedDict[tuple[str, str], _Original] = OrderedDict()
         self._max = max_originals
+        self._norms: dict[tuple[str, int | None, int | None], Any] = {}
+        self._max_norms = max_norms
 
     def _original(self, path: str, text: str) -> _Original:
         key = (path, text)  # str hashes are cached on the (shared) structure text: a cheap lookup
@@ -216,6 +221,20 @@ class PythonAnalyzer:
         else:
             self._originals.move_to_end(key)
         return orig
+
+    def _norm(self, stmt: ast.stmt, lines: list[str], first: int) -> Any:
+        """:func:`_norm_stmt` of a statement compiled from ``lines`` (compiled line n is
+        ``lines[n - first]``), memoized by its source text (the lines it spans and where in them it
+        starts and ends), for the statements of a class or function too: the statements around an
+        edit recur unchanged from sample to sample."""
+        key = ("".join(lines[_stmt_line(stmt) + 1 - first: (stmt.end_lineno or stmt.lineno) + 1 - first]),
+               stmt.col_offset, stmt.end_col_offset)
+        norm = self._norms.get(key)
+        if norm is None:
+            norm = self._norms[key] = _norm_stmt(stmt, lambda s: self._norm(s, lines, first))
+            if len(self._norms) > self._max_norms:
+                del self._norms[next(iter(self._norms))]  # the oldest (first in, first out is enough here)
+        return norm
 
     def analyze(self, path: str, old: str, new: str, diff: LineDiff | None = None, *,
                 regions: bool = True) -> FileAnalysis:
@@ -268,7 +287,8 @@ class PythonAnalyzer:
             shift.append(shift[-1] + (j2 - j1) - (i2 - i1))
         edits: dict[tuple[int, ...], list[_Splice]] = {}
         for r in merged:
-            text = "".join(b[r.lo + shift[r.first_hunk]: r.hi + shift[r.last_hunk + 1]])
+            lines = b[r.lo + shift[r.first_hunk]: r.hi + shift[r.last_hunk + 1]]
+            text = "".join(lines)
             block = r.block
             p = block.first_stmt[r.i]
             q = block.first_stmt[r.j] if r.j < len(block.starts) else len(block.stmts)
@@ -285,8 +305,10 @@ class PythonAnalyzer:
                 return len(r.path) if r.path else None
             except _PARSE_ERRORS:
                 return None
+            # compiled line n is lines[n - first]: after the wrapper's two lines for a body
+            first = 3 if r.path else 1
             edits.setdefault(r.path, []).append(
-                _Splice(p, q, [_norm_stmt(s) for s in stmts], [_is_bare_string(s) for s in stmts]))
+                _Splice(p, q, [self._norm(s, lines, first) for s in stmts], [_is_bare_string(s) for s in stmts]))
         for where, splices in edits.items():
             block = _block_at(orig.root, where)
             if where and len(block.stmts) + sum(len(sp.norms) - (sp.q - sp.p) for sp in splices) == 0:

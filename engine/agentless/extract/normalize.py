@@ -26,19 +26,29 @@ from dataclasses import dataclass, field
 from engine.agentless.extract.diffs import file_diff
 
 _DOC_OWNERS = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+#: the fields that hold statement lists (of a module, statement, except handler or match case):
+#: classes and functions stand only in these, never inside an expression
+_STATEMENT_LISTS = ("body", "orelse", "finalbody", "handlers", "cases")
 
 
 def strip_docstrings(tree: ast.AST) -> ast.AST:
     """Remove every module/class/function docstring in place (a body left empty gets ``pass``)."""
-    for node in ast.walk(tree):
-        if not isinstance(node, _DOC_OWNERS):
-            continue
-        body = node.body
-        if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
-                and isinstance(body[0].value.value, str):
-            del body[0]
-            if not body:
-                body.append(ast.Pass())
+    # only statement lists are walked (ast.walk would visit every expression node too: most of
+    # the time of normalizing a statement went there)
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, _DOC_OWNERS):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                del body[0]
+                if not body:
+                    body.append(ast.Pass())
+        for name in _STATEMENT_LISTS:
+            children = getattr(node, name, None)
+            if isinstance(children, list):
+                todo.extend(children)
     return tree
 
 

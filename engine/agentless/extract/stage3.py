@@ -35,7 +35,7 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,9 +57,10 @@ from engine.jobs import JobContext, JobOutcome
 from engine.agentless.extract.apply import apply_edits
 from engine.agentless.extract.diffs import check_patch, line_diff
 from engine.agentless.extract.repo_patch import repo_file_diff, repo_paths
-from engine.agentless.extract.edits import mentioned_paths, parse_edits
+from engine.agentless.extract.edits import Edit, mentioned_paths, parse_edits
 from engine.agentless.extract.analyzer import PythonAnalyzer, normalized_key
 from engine.agentless.extract.normalize import Candidate, majority_vote, patch_key
+from engine.agentless.extract.resume import forget_retried
 from engine.agentless.reasoning import split_reasoning
 from engine.agentless.structure import RepoStructure, is_file_node, load_structure
 from engine.agentless.extract.testwriter import Step1Choice, choose_test_file, extract_test
@@ -69,9 +70,14 @@ ROLES = ("bugfixer", "testwriter")
 CHUNK = 16
 #: structures kept per worker process
 STRUCTURE_CACHE = 32
+#: distinct bug-fixer outcomes (blocks of an instance) kept per worker process: a pass's blocks
+#: repeat those of earlier passes that agree with it (each outcome holds its files' texts)
+FIX_CACHE = 64
 #: the input's first lines read to tell Batch output JSONL from anything else (a longer line is not one)
 SNIFF_LINES = 5
 SNIFF_LINE_BYTES = 256 << 20
+#: corrupt structure files named in a warning line each; the rest are in failures.jsonl
+WARN_STRUCTURES = 3
 #: Agentless's file name for the voted predictions (written beside predictions.jsonl)
 ALL_PREDS = "all_preds.jsonl"
 
@@ -127,14 +133,29 @@ class BugfixResult:
     norm_key: str | None = None
 
 
+#: what a bug fixer's outcome depends on besides its repository: its blocks as
+#: ``(path, search, replace, complete, index)``, and the file names of the answer's prose when a
+#: block lacks a ``### path`` header (() otherwise)
+EditsKey = tuple[tuple[tuple[str | None, str, str, bool, int], ...], tuple[str, ...]]
+
+
+def edits_key(edits: list[Edit], answer: str) -> EditsKey:
+    """The :data:`EditsKey` of an answer's parsed blocks."""
+    blocks = tuple((e.path, e.search, e.replace, e.complete, e.index) for e in edits)
+    return blocks, tuple(mentioned_paths(answer)) if any(e.path is None for e in edits) else ()
+
+
 def extract_bugfix(resp: BatchResponse, structure: RepoStructure | None,
-                   analyzer: PythonAnalyzer | None = None) -> BugfixResult:
+                   analyzer: PythonAnalyzer | None = None,
+                   fix: Callable[[EditsKey], BugfixResult] | None = None) -> BugfixResult:
     """Extract one bug-fixer sample: edits → applied files → checked diff (see module docstring).
 
     ``analyzer`` syntax-checks and normalizes the edited files; a worker keeps one so each original
-    file is parsed once (every new text is still checked, see :class:`PythonAnalyzer`).
+    file is parsed once (every new text is still checked, see :class:`PythonAnalyzer`). ``fix``
+    gives the outcome of an answer's blocks (default: :func:`fix_from_edits` on ``structure``); a
+    worker memoizes it per instance, since passes that agree send the very same blocks. The
+    result is shared then: callers must not change it.
     """
-    analyzer = analyzer or PythonAnalyzer()
     if not resp.ok:
         msg = (resp.error or {}).get("message") if resp.error else f"status {resp.status_code}"
         return BugfixResult("failed", "step2_request_failed", str(msg))
@@ -147,10 +168,18 @@ def extract_bugfix(resp: BatchResponse, structure: RepoStructure | None,
     parsed = parse_edits(split.answer)
     if not parsed.edits:
         return BugfixResult("empty", "no_edits", "no SEARCH/REPLACE block in the answer")
-    applied = apply_edits(parsed.edits, structure.file_text, structure.resolve_path,
-                          functools.partial(mentioned_paths, split.answer))
+    key = edits_key(parsed.edits, split.answer)
+    return fix(key) if fix is not None else fix_from_edits(structure, key, analyzer or PythonAnalyzer())
+
+
+def fix_from_edits(structure: RepoStructure, key: EditsKey, analyzer: PythonAnalyzer) -> BugfixResult:
+    """A bug fixer's blocks applied to ``structure``'s files: the patch, checked (syntax of the
+    edited Python files, the diff parsed back), with the normalized vote key of a valid one."""
+    blocks, mentioned = key
+    parsed_edits = [Edit(*b) for b in blocks]
+    applied = apply_edits(parsed_edits, structure.file_text, structure.resolve_path, mentioned)
     edits = [dict(e.to_dict(), **{k: v for k, v in o.to_dict().items() if k != "index"})
-             for e, o in zip(parsed.edits, applied.outcomes)]
+             for e, o in zip(parsed_edits, applied.outcomes)]
     changed = applied.changed_paths
     originals = [applied.originals.get(p, "") for p in changed]
     news = [applied.new_contents[p] for p in changed]
@@ -227,6 +256,13 @@ class Extractor:
         self.structure = functools.lru_cache(maxsize=STRUCTURE_CACHE)(self._load_structure)
         # parses each original file once; every new file text is still checked on its own
         self.analyzer = PythonAnalyzer()
+        # passes that agree send the same blocks: their outcome is worked out once per worker
+        self.fix = functools.lru_cache(maxsize=FIX_CACHE)(self._fix)
+
+    def _fix(self, instance_id: str, key: EditsKey) -> BugfixResult:
+        structure, _ = self.structure(instance_id)
+        assert structure is not None  # extract_bugfix asks only with a structure
+        return fix_from_edits(structure, key, self.analyzer)
 
     def _load_structure(self, instance_id: str) -> tuple[RepoStructure | None, str]:
         """``(structure, "")``, ``(None, "")`` when the instance has no file, or ``(None, why)``
@@ -284,7 +320,7 @@ class Extractor:
                     choice = self._step1_choice(iid, structure) if structure is not None else None
                     result: Any = extract_test(resp, structure, choice)
                 else:
-                    result = extract_bugfix(resp, structure, self.analyzer)
+                    result = extract_bugfix(resp, structure, self.analyzer, functools.partial(self.fix, iid))
             finally:
                 if timer:
                     signal.setitimer(signal.ITIMER_REAL, 0)
@@ -584,6 +620,8 @@ class _Recorder:
         #: instances in order of first appearance (the order predictions are written in)
         self.order: dict[str, None] = {}
         progress_path = self.save / "progress.jsonl"
+        #: samples whose structure file was corrupt last time: extracted again (resume.py)
+        self.retried = forget_retried(self.save)
         for _, entry in read_jsonl_objects(progress_path):
             cid = entry.get("custom_id")
             if not isinstance(cid, str) or cid in self.done:
@@ -601,6 +639,7 @@ class _Recorder:
             self.appender(k)
         self.failures = JsonlAppender(self.save / "failures.jsonl")
         self.progress = JsonlAppender(progress_path)
+        self._warned: set[str] = set()
 
     def appender(self, pass_index: int) -> _RawAppender:
         if pass_index not in self.appenders:
@@ -612,6 +651,8 @@ class _Recorder:
         instance = out.reason != "malformed_line"  # a malformed line has no instance to speak of
         if instance:
             self.appender(out.pass_index).write(out.processed_line)
+        if out.reason == "structure_invalid":
+            self._warn_structure(out.detail)
         if out.status != "valid":
             self.failures.write({"instance_id": out.instance_id, "custom_id": out.custom_id, "status": out.status,
                                  "reason": out.reason, "detail": out.detail})
@@ -625,6 +666,16 @@ class _Recorder:
                           out.norm_key)
         valid = out.status == "valid"
         self.ctx.advance(ok=1 if valid else 0, failed=0 if valid else 1)
+
+    def _warn_structure(self, detail: str) -> None:
+        """One warning line per corrupt structure file (its path and JSON error), the first few only."""
+        if detail in self._warned or len(self._warned) > WARN_STRUCTURES:
+            return
+        self._warned.add(detail)
+        if len(self._warned) > WARN_STRUCTURES:
+            self.ctx.warn(f"more structure files are invalid: see {self.save / 'failures.jsonl'} (reason structure_invalid)")
+        else:
+            self.ctx.warn(detail)
 
     def close(self) -> None:
         for a in self.appenders.values():
@@ -751,6 +802,8 @@ def make_extract_job(opts: ExtractOptions):
         ctx.set_total(_count_lines(input_path))
         if rec.resumed:
             ctx.log(f"resuming: {rec.resumed} samples already extracted in {rec.save}")
+        if rec.retried:
+            ctx.log(f"extracting again {len(rec.retried)} samples whose structure file was invalid last time")
         worker_args = (opts.role, opts.repostructure_dir, opts.save_dir, step1, opts.item_timeout_s, opts.model_name)
         wanted = set(dataset_ids) if dataset_ids is not None else None
         await _extract_all(ctx, opts, worker_args, _chunks(ctx, opts, input_path, rec, wanted), rec)
@@ -845,4 +898,5 @@ async def _run_pool(ctx: JobContext, workers: int, worker_args: tuple[Any, ...],
             ctx.set_in_flight(0)
 
 
-__all__ = ["BugfixResult", "ExtractOptions", "Extractor", "extract_bugfix", "make_extract_job", "read_step1"]
+__all__ = ["BugfixResult", "EditsKey", "ExtractOptions", "Extractor", "edits_key", "extract_bugfix", "fix_from_edits",
+           "make_extract_job", "read_step1"]

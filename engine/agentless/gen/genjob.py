@@ -33,6 +33,8 @@ from engine.agentless.structure import RepoStructure, StructureInvalid, load_str
 from engine.promptguard import PromptLimit, config_context_length, config_endpoint_url, resolve_limit
 
 FAILURES_NAME = "failures.jsonl"
+#: corrupt structure files named in a warning line each; the rest are in the failures file
+WARN_STRUCTURES = 3
 
 
 @dataclass(kw_only=True)
@@ -148,6 +150,8 @@ class Outputs:
     reasons: Counter = field(default_factory=Counter)
     written: int = 0
     prompt_tokens: int = 0
+    #: corrupt structure files already named in a warning line
+    warned: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         # resume: custom_ids already in the output are not generated again
@@ -176,7 +180,19 @@ class Outputs:
         self._fail.write({"instance_id": res.instance_id, "custom_id": res.custom_id, "reason": res.reason,
                           "detail": res.detail, "stage": self.stage, "run_id": self.run_id, "time": time.time()})
         self.reasons[res.reason or "unknown"] += 1
+        if res.reason == "structure_invalid":
+            self._warn_structure(ctx, res.detail)
         ctx.advance(failed=1)
+
+    def _warn_structure(self, ctx: JobContext, detail: str) -> None:
+        """One warning line per corrupt structure file (path and JSON error), the first few only."""
+        if detail in self.warned or len(self.warned) > WARN_STRUCTURES:
+            return
+        self.warned.add(detail)
+        if len(self.warned) > WARN_STRUCTURES:
+            ctx.warn(f"more structure files are invalid: see {self.failures_file} (reason structure_invalid)")
+        else:
+            ctx.warn(detail)
 
     def figures(self) -> dict[str, Any]:
         return {"written": self.written, "failed_by_reason": dict(self.reasons),

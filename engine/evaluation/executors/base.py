@@ -115,3 +115,9 @@ class Executor(abc.ABC):
     def describe(self) -> dict[str, Any]:
         """What this executor isolates, for run.json / the plan."""
         return {"executor": self.name}
+
+    def pipeline(self, programs_at_a_time: int) -> int:
+        """How many runs beyond ``programs_at_a_time`` to hand over at once (0: none). An executor
+        that queues them itself, still running at most ``programs_at_a_time`` together, starts the
+        next one the moment one ends instead of waiting for the caller."""
+        return 0

@@ -1,7 +1,8 @@
 """Per-run memory cgroups for the local sandbox (cgroup v2 with delegation, or v1's memory controller).
 
-The executor owns one parent cgroup (``rollout-sandbox-<pid>-<hex>`` under its own cgroup) and gives
-every run a child with a hard memory limit and no swap, so a program that forks to get around the
+The executor owns one parent cgroup (``rollout-sandbox-<pid>-<hex>`` under its own cgroup) and holds
+every run in a child with a hard memory limit and no swap (one child per run in spawn mode; in
+fork-server mode one per concurrent run, reused by its runs one at a time), so a program that forks to get around the
 per-process address-space limit is still held to the test's memory limit in resident pages
 (tmpfs pages it writes count too). The run's first sandboxed process joins the child by writing
 ``0`` to its ``cgroup.procs``; its descendants inherit it.
@@ -29,7 +30,7 @@ class MemoryCgroups:
     _stale: list[Path] = field(default_factory=list)
 
     def label(self) -> str:
-        return f"cgroup v{self.version} memory, per run ({self.root})"
+        return f"cgroup v{self.version} memory, one run at a time per cgroup ({self.root})"
 
     def create(self, name: str, limit_bytes: int) -> Path:
         """A child cgroup limited to ``limit_bytes`` of memory, without swap."""

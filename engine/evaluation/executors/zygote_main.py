@@ -17,9 +17,12 @@ sends itself without a handler; faults, SIGKILL and rlimit kills still apply. (A
 namespace per run would cost ~2 ms each under load: its teardown waits for an RCU grace period.)
 
 It answers ``{"id", "pid"}`` when the child started and ``{"id", "status"}`` when it ended (on
-fd 1). ``{"kill": id}`` kills a run (the parent owns the timeouts).
+fd 1). ``{"kill": id}`` kills a run (the parent owns the timeouts). A request with
+``max_running`` N waits in a queue while N runs are going, and starts the moment one ends: the
+executor hands over the next runs ahead of time, and no run waits for a round trip to it.
 """
 
+import atexit  # here, not in each run: an import in the child costs it ~40 copied pages
 import ctypes
 import json
 import os
@@ -86,8 +89,9 @@ def _run_program(req, workdir, fds):
     resource.setrlimit(resource.RLIMIT_CPU, (req["cpu"], req["cpu"] + 1))
     if req.get("nest") or uid is not None:
         _drop_privileges(uid, gid)
-    os.environ.clear()
-    os.environ.update(req["env"])
+    if req.get("env") is not None:  # None: the server already has the runs' environment (bubblewrap)
+        os.environ.clear()
+        os.environ.update(req["env"])
     sys.stdin = sys.__stdin__ = open(0, "r", encoding="utf-8", errors="surrogateescape", closefd=False)
     sys.stdout = sys.__stdout__ = open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
     sys.stderr = sys.__stderr__ = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False, buffering=1)
@@ -114,8 +118,6 @@ def _run_program(req, workdir, fds):
         traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next if exc.__traceback__ else None)
         code = 1
     try:
-        import atexit
-
         atexit._run_exitfuncs()
         sys.stdout.flush()
         sys.stderr.flush()
@@ -133,6 +135,11 @@ def _open_std(workdir):
 #: clone(2)'s syscall number; its first two arguments (flags, new stack = 0) mean "fork"
 _SYS_CLONE = {"x86_64": 56, "aarch64": 220, "riscv64": 220, "ppc64le": 120, "s390x": 120}.get(os.uname().machine)
 _pyapi = ctypes.pythonapi
+# made once: a foreign function object per call would cost the server (and its page copies) more
+_syscall = ctypes.PyDLL(None, use_errno=True).syscall
+_syscall.restype = ctypes.c_long
+_before_fork, _after_fork_child, _after_fork_parent = (
+    _pyapi.PyOS_BeforeFork, _pyapi.PyOS_AfterFork_Child, _pyapi.PyOS_AfterFork_Parent)
 
 
 def _clone_nested():
@@ -140,13 +147,13 @@ def _clone_nested():
     flags = CLONE_NEWPID | CLONE_NEWIPC | signal.SIGCHLD
     if _SYS_CLONE is None:
         raise OSError(0, f"clone: unknown syscall number on {os.uname().machine}")
-    _pyapi.PyOS_BeforeFork()
+    _before_fork()
     # PyDLL keeps the GIL across the call, as os.fork does; the after-fork hooks run as for fork
-    pid = ctypes.PyDLL(None, use_errno=True).syscall(ctypes.c_long(_SYS_CLONE), ctypes.c_ulong(flags), 0, 0, 0, 0)
+    pid = _syscall(ctypes.c_long(_SYS_CLONE), ctypes.c_ulong(flags), 0, 0, 0, 0)
     if pid == 0:
-        _pyapi.PyOS_AfterFork_Child()
+        _after_fork_child()
         return 0
-    _pyapi.PyOS_AfterFork_Parent()
+    _after_fork_parent()
     if pid < 0:
         err = ctypes.get_errno()
         raise OSError(err, f"clone: {os.strerror(err)}")
@@ -265,7 +272,72 @@ def _kill(pid):
             pass
 
 
+_WARM_SRC = (
+    "from typing import List, Optional, Tuple, Dict, Any\n"
+    "import math, re, collections, itertools, functools, string, heapq, bisect\n"
+    "def f(xs: List[int]) -> int:\n"
+    "    try:\n"
+    "        return sum(x * 2 for x in xs if x % 2 == 0) + len([y for y in xs]) + len(f'{xs!r}')\n"
+    "    except ValueError as e:\n"
+    "        raise RuntimeError(str(e)) from None\n"
+    "class C:\n"
+    "    def __init__(self): self.d = {k: v for k, v in zip('ab', (1, 2))}\n"
+    "assert f([1, 2, 3]) > 0, 'x'\n"
+    "g = lambda a, *b, **c: (a, b, c)\n"
+    "print(g(C(), 1, k=2.5), file=open(__import__('os').devnull, 'w'))\n"
+)
+
+
+def _warm_up():
+    """Do once here what every run does first, so the forked children inherit it done.
+
+    The first compile() of a process costs ~1.5 ms (the parser's lazy set-up), the first text
+    file or module object more; paid in the server, each run skips it. gc.freeze() then moves
+    every object made so far out of the collector's reach: a child's collection would otherwise
+    touch (and copy) every page it shares with the server.
+    """
+    import gc
+    import io
+
+    mod = types.ModuleType("__warm__")
+    mod.__builtins__ = __builtins__
+    exec(compile(_WARM_SRC, "main.py", "exec"), mod.__dict__)
+    for enc, errors in (("utf-8", "surrogateescape"), ("utf-8", "backslashreplace")):
+        io.TextIOWrapper(io.BytesIO(), encoding=enc, errors=errors).write("x")
+    try:
+        raise ValueError("warm")
+    except ValueError as exc:
+        traceback.format_exception(type(exc), exc, exc.__traceback__)
+    gc.collect()
+    gc.freeze()
+
+
+def _launch(req, ids, pids, slots, out):
+    """Start run ``req``: answer ``{"id", "pid"}`` (or ``{"id", "error"}``); never returns in the child."""
+    try:
+        slot_fd = None
+        if req.get("nest"):
+            if req["slot"] not in slots:
+                slots[req["slot"]] = _make_slot(req)
+            slot_fd = slots[req["slot"]]
+        pid = _clone_nested() if req.get("nest") else os.fork()
+    except OSError as exc:
+        out.write(json.dumps({"id": req["id"], "error": str(exc)}) + "\n")
+        return
+    if pid == 0:
+        try:
+            _nested(req, slot_fd) if req.get("nest") else _child(req)
+        finally:
+            os._exit(70)
+    ids[pid] = req["id"]
+    pids[req["id"]] = pid
+    out.write('{"id": %d, "pid": %d}\n' % (req["id"], pid))
+
+
 def main():
+    # bubblewrap adds PWD; runs that keep the server's environment must see exactly the executor's
+    os.environ.pop("PWD", None)
+    _warm_up()
     rfd, wfd = os.pipe()
     os.set_blocking(wfd, False)
     signal.signal(signal.SIGCHLD, lambda *a: None)
@@ -274,6 +346,13 @@ def main():
     ids = {}
     pids = {}
     slots = {}  # slot number -> fd of its mount namespace
+    #: requests waiting for a free place when a request says ``max_running``: the next one starts
+    #: the moment a run ends, without a round trip to the executor
+    queue = []
+    max_running = 0
+    #: runs killed but not yet reaped: they no longer count as running (one stuck in the kernel
+    #: must not hold the queue up for ever)
+    killed = set()
     buf = b""
     stdin = sys.stdin.fileno()
     while True:
@@ -296,9 +375,12 @@ def main():
             rid = ids.pop(pid, None)
             if rid is not None:
                 pids.pop(rid, None)
+                killed.discard(pid)
                 # the run's group goes too: grandchildren left running after the program exited
                 _kill(pid)
-                out.write(json.dumps({"id": rid, "status": status}) + "\n")
+                while queue and len(ids) - len(killed) < max_running:
+                    _launch(queue.pop(0), ids, pids, slots, out)
+                out.write('{"id": %d, "status": %d}\n' % (rid, status))
         if stdin in ready:
             chunk = os.read(stdin, 1 << 16)
             if not chunk:
@@ -308,27 +390,23 @@ def main():
                 line, buf = buf.split(b"\n", 1)
                 req = json.loads(line)
                 if "kill" in req:
-                    if req["kill"] in pids:
-                        _kill(pids[req["kill"]])
+                    rid = req["kill"]
+                    if rid in pids:
+                        _kill(pids[rid])
+                        killed.add(pids[rid])
+                        while queue and len(ids) - len(killed) < max_running:
+                            _launch(queue.pop(0), ids, pids, slots, out)
+                    else:  # still waiting: it never starts (SIGKILL's wait status)
+                        waiting = [q for q in queue if q["id"] == rid]
+                        for q in waiting:
+                            queue.remove(q)
+                            out.write('{"id": %d, "status": %d}\n' % (rid, signal.SIGKILL))
                     continue
-                try:
-                    slot_fd = None
-                    if req.get("nest"):
-                        if req["slot"] not in slots:
-                            slots[req["slot"]] = _make_slot(req)
-                        slot_fd = slots[req["slot"]]
-                    pid = _clone_nested() if req.get("nest") else os.fork()
-                except OSError as exc:
-                    out.write(json.dumps({"id": req["id"], "error": str(exc)}) + "\n")
-                    continue
-                if pid == 0:
-                    try:
-                        _nested(req, slot_fd) if req.get("nest") else _child(req)
-                    finally:
-                        os._exit(70)
-                ids[pid] = req["id"]
-                pids[req["id"]] = pid
-                out.write(json.dumps({"id": req["id"], "pid": pid}) + "\n")
+                max_running = req.get("max_running") or 0
+                if max_running and len(ids) - len(killed) >= max_running:
+                    queue.append(req)
+                else:
+                    _launch(req, ids, pids, slots, out)
 
 
 if __name__ == "__main__":
