@@ -7,6 +7,14 @@ if TYPE_CHECKING:
     from typing import Any
 
 
+#: rich style of each status (console/history_view.py turns the same words into ANSI codes)
+STATUS_STYLE = {
+    "running": "bold cyan", "serving": "bold green", "waiting": "bold yellow", "paused": "yellow",
+    "stopping": "yellow", "done": "bold green", "failed": "bold red", "cancelled": "magenta",
+    "lost": "bold red", "starting": "cyan",
+}
+
+
 def duration(seconds: float | None) -> str:
     """``1h02m``, ``3m05s``, ``42s``; ``-`` when unknown."""
     if seconds is None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable
 
 from console import format as fmt
 from console.output import CliState
+from console.stdio import stderr_is_terminal
 
 if TYPE_CHECKING:  # the job runner and rich load when a job runs, not when `rollout --help` lists it
     from engine.jobs import JobContext, JobOutcome, JobResult, StateHook
@@ -38,15 +39,17 @@ def run_in_foreground(
     ``run`` continues an existing run (a batch followed from a later process).
     RolloutError propagates (the CLI prints it as one line with its exit code).
     """
-    from rich.live import Live
-
-    from console.render import state_view
     from engine.jobs import run_job
 
-    err = cli.err
-    use_live = (not plain) and err.is_terminal
+    use_live = (not plain) and stderr_is_terminal()
     holder: dict[str, Any] = {"run": None, "last_plain": 0.0}
-    live = Live(console=err, auto_refresh=False, transient=False) if use_live else None
+    live = None
+    if use_live:  # rich loads for the live view only: plain lines are written as they are
+        from rich.live import Live
+
+        from console.render import state_view
+
+        live = Live(console=cli.err, auto_refresh=False, transient=False)
 
     def on_start(run: RunDir) -> None:
         holder["run"] = run

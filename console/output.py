@@ -8,6 +8,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
+from console.stdio import stdout_is_terminal, write_bytes  # noqa: F401  (re-exported: commands import them from here)
+
 if TYPE_CHECKING:  # both load on first use: `rollout --help` needs neither rich's Console nor the config
     from pathlib import Path
 
@@ -71,17 +73,10 @@ class CliState:
         return make_console(self.color, stderr=True)
 
     def echo_err(self, message: str) -> None:
-        """One diagnostic line on stderr (markup off: paths and ids print as they are)."""
-        self.err.print(message, markup=False, highlight=False)
-
-
-def stdout_is_terminal() -> bool:
-    """Is stdout a terminal? Layout (table or live view vs. plain lines for pipes) follows this,
-    not ``--color``: ``--color always`` colours a table, it does not make a pipe a terminal."""
-    try:
-        return sys.stdout.isatty()
-    except (AttributeError, ValueError):
-        return False
+        """One diagnostic line on stderr, as it is (paths and ids print as they are; no rich
+        Console is needed for that, and a job's first request need not wait for rich to load)."""
+        sys.stderr.write(message + "\n")
+        sys.stderr.flush()
 
 
 #: the version of every JSON object a reading command prints (bump when a field changes meaning)
@@ -125,19 +120,3 @@ def orjson_line(record: dict[str, Any]) -> str:
     import orjson
 
     return orjson.dumps(record, default=str).decode()
-
-
-def write_bytes(data: bytes) -> None:
-    """Write ``data`` to stdout whole. Straight to the file descriptor: a buffered write into a
-    pipe whose reader left can end short without an error, and the caller must learn of it
-    (BrokenPipeError: the CLI then exits 141, quietly)."""
-    sys.stdout.flush()  # text written before goes first
-    try:
-        fd = sys.stdout.fileno()
-    except (AttributeError, ValueError, OSError):  # a captured stream (tests): no descriptor
-        sys.stdout.write(data.decode())
-        sys.stdout.flush()
-        return
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]

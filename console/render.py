@@ -11,11 +11,7 @@ from rich.text import Text
 
 from console import format as fmt
 
-STATUS_STYLE = {
-    "running": "bold cyan", "serving": "bold green", "waiting": "bold yellow", "paused": "yellow",
-    "stopping": "yellow", "done": "bold green", "failed": "bold red", "cancelled": "magenta",
-    "lost": "bold red", "starting": "cyan",
-}
+STATUS_STYLE = fmt.STATUS_STYLE  # kept here too: commands and screens import it from render
 
 
 def state_view(run_id: str, state: dict[str, Any], events: list[dict[str, Any]] | None = None) -> Group:

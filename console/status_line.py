@@ -13,6 +13,7 @@ import sys
 import time
 
 from console import format as fmt
+from console.fastopts import Opt
 from engine.history_index import finished_run_ids
 from engine.status import RECENT_PROBLEM_S, summarize
 
@@ -23,6 +24,11 @@ if TYPE_CHECKING:
     from engine.status import StatusSummary
 
 SCHEMA_VERSION = 1
+#: the options of ``rollout status`` (console/launcher.py parses them; the Typer command is built from them)
+STATUS_OPTIONS = (
+    Opt("tmux", ("--tmux",), bool, False, "tmux #[fg=...] styles, for status-right (never ANSI codes)."),
+    Opt("json", ("--json",), bool, False, "One JSON object (schema_version, totals, one entry per run)."),
+)
 #: tmux colour of each worst status (anything else: yellow)
 STATUS_COLOUR = {"running": "green", "serving": "green", "starting": "cyan", "failed": "red", "lost": "red"}
 SEVERITY_COLOUR = {"critical": "red"}

@@ -254,7 +254,8 @@ def first_bad_json_line(path: str | os.PathLike[str]) -> int | None:
     return None
 
 
-def _check_file(path: Path) -> Problem | None:
+def file_problem(path: Path) -> Problem | None:
+    """What makes ``path`` unusable as a JSONL file (missing, a folder, empty), or None."""
     if not path.exists():
         return Problem(str(path), 0, "file not found", "check the path")
     if path.is_dir():
@@ -269,7 +270,7 @@ def validate_file(
 ) -> Iterator[Problem]:
     """Every problem of a request or response file, in line order, streamed."""
     p = Path(path)
-    bad = _check_file(p)
+    bad = file_problem(p)
     if bad:
         yield bad
         return
@@ -293,7 +294,7 @@ def validate_file(
 def iter_requests(path: str | os.PathLike[str], *, check_duplicates: bool = True) -> Iterator[tuple[int, BatchRequest]]:
     """Typed requests, streamed; raises InputError (file:line: what: what to do) on the first bad line."""
     p = Path(path)
-    bad = _check_file(p)
+    bad = file_problem(p)
     if bad:
         raise InputError(str(bad))
     seen: dict[int, int] = {}
@@ -314,7 +315,7 @@ def iter_responses(path: str | os.PathLike[str], *, strict: bool = True) -> Iter
     """Typed response lines, streamed. strict: raise on a bad line; else skip it (torn tails etc.)."""
     p = Path(path)
     if strict:
-        bad = _check_file(p)
+        bad = file_problem(p)
         if bad:
             raise InputError(str(bad))
     elif not p.exists():

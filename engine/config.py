@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from engine.errors import InputError
 # the config file's location lives in engine.locations (cheap to import); re-exported here
+from engine.keys import read_api_key  # noqa: F401  (re-exported)
 from engine.locations import CONFIG_FILENAME, find_config_file, resolve_workspace, user_config_path  # noqa: F401
 
 
@@ -217,20 +218,6 @@ def _format_validation_error(exc: ValidationError, path: Path | None) -> str:
             problems.append(f"key '{key}': {err['msg']}")
     more = f" (+{exc.error_count() - 3} more)" if exc.error_count() > 3 else ""
     return f"{where}: {'; '.join(problems)}{more}: fix the config (see 'rollout config init' for every key)"
-
-
-def read_api_key(env_var: str | None = None, key_file: str | None = None) -> str | None:
-    """An API key from an environment variable or a key file; never from a command line."""
-    if env_var:
-        value = os.environ.get(env_var)
-        if value:
-            return value.strip()
-    if key_file:
-        try:
-            return Path(key_file).expanduser().read_text().strip() or None
-        except OSError as exc:
-            raise InputError(f"cannot read API key file {key_file}: {exc.strerror}: check the path") from None
-    return None
 
 
 CONFIG_TEMPLATE = '''\

@@ -14,9 +14,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Literal, Mapping
 
-from engine.config import Price
+if TYPE_CHECKING:  # the config model loads pydantic-settings: the processor sends its first request without it
+    from engine.config import Price
 
 PriceSource = Literal["config", "genai-prices", "unknown"]
 
@@ -82,6 +83,8 @@ def default_price(model: str | None, *, batch: bool = False) -> Price | None:
     output_p = _per_mtok(prices.get("output_mtok"))
     if input_p is None and output_p is None:
         return None
+    from engine.config import Price
+
     return Price(input_per_1m=input_p, cached_input_per_1m=_per_mtok(prices.get("cache_read_mtok")),
                  output_per_1m=output_p)
 
@@ -143,6 +146,8 @@ def resolve_batch_price(model: str | None, prices: Mapping[str, Price] | None = 
         listed = default_price(model, batch=True)
         if listed is not None:
             return PriceLookup(model, listed, "genai-prices")
+    from engine.config import Price
+
     return PriceLookup(model, Price(
         input_per_1m=p.batch_input_per_1m if p.batch_input_per_1m is not None else _halved(p.input_per_1m),
         cached_input_per_1m=(p.batch_cached_input_per_1m if p.batch_cached_input_per_1m is not None

@@ -4,76 +4,35 @@
 from __future__ import annotations
 
 import sys
-from typing import Optional
 
 import typer
 
-from console import format as fmt
-from console.output import SCHEMA_VERSION, CliState, orjson_line, stdout_is_terminal, versioned, write_bytes
+from console.fastopts import typer_command
+from console.history_view import HISTORY_HELP, HISTORY_OPTIONS, colour_wanted, history_output, terminal_width
+from console.output import CliState, stdout_is_terminal, write_bytes
 from engine.errors import ExitCode, InputError
 
 
-
 def register(app: typer.Typer) -> None:
-    app.command("history")(history_cmd)
+    app.command("history")(typer_command(HISTORY_OPTIONS, history, HISTORY_HELP))
     app.command("gc")(gc_cmd)
 
 
-def history_cmd(
-    ctx: typer.Context,
-    since: Optional[str] = typer.Option(None, "--since", metavar="SPAN", help="Only runs that finished in the last SPAN (90m, 12h, 7d, 2w)."),
-    kind: Optional[str] = typer.Option(None, "--kind", help="Only runs of this kind (process, serve, eval, ...)."),
-    limit: int = typer.Option(0, "--limit", "-n", help="At most N runs (newest first); 0 = all."),
-    as_json: bool = typer.Option(False, "--json", help="JSON Lines: one 'run' object per run, then one 'totals' object."),
-) -> None:
-    """Finished runs, newest first: items, failures, tokens, cost, duration, with totals.
-
-    Served from an index in the workspace (history.sqlite3) that every finishing run updates and
-    that is rebuilt from the run directories when missing or stale. Piped: tab-separated lines
-    (run_id kind status items failed tokens_prompt tokens_completion cost_usd duration_s finished),
-    totals on stderr.
-    """
-    from engine.durations import parse_span
-    from engine.history import HistoryFilter, open_history
-
+def history(ctx: typer.Context, *, since: str | None, kind: str | None, limit: int, json: bool) -> None:
+    """``rollout history`` when Typer parsed it (console/launcher.py answers plain uses itself,
+    with the same console.history_view.history_output)."""
     cli: CliState = ctx.obj
-    flt = HistoryFilter(parse_span(since, "--since") if since else None, kind, limit or None)
-    with open_history(cli.workspace) as index:
-        totals = index.totals(flt)
-        if as_json:  # JSON and TSV lines come straight from SQLite (fast on 10,000 runs)
-            lines = index.json_lines(flt, SCHEMA_VERSION)
-            lines.append(orjson_line(versioned({"type": "totals", **totals.to_dict()})))
-            write_bytes(("\n".join(lines) + "\n").encode())
-            return
-        piped = not stdout_is_terminal()
-        rows = [] if piped else index.rows(flt)
-        tsv = index.tsv_lines(flt) if piped else []
-    total_line = (f"{totals.runs} runs, {fmt.count(totals.items)} items, {fmt.count(totals.failed)} failed, "
-                  f"tokens {fmt.count(totals.tokens_prompt)} in / {fmt.count(totals.tokens_completion)} out, "
-                  f"cost {fmt.cost(totals.cost_usd)}, {fmt.duration(totals.duration_s)} of run time")
-    if piped:
-        if tsv:
-            write_bytes(("\n".join(tsv) + "\n").encode())
-        cli.echo_err(total_line)
-        return
-    if not rows:
-        cli.echo_err(f"no finished runs in {cli.workspace / 'runs'}" + (f" in the last {since}" if since else ""))
-        return
-    from rich.table import Table
-
-    from console.render import STATUS_STYLE
-
-    out = cli.out
-    table = Table(box=None, header_style="bold", show_footer=False)
-    table.add_column("RUN", no_wrap=True, min_width=max(len(r.run_id) for r in rows))
-    for col in ("KIND", "STATUS", "ITEMS", "FAILED", "TOKENS IN/OUT", "COST", "DURATION", "FINISHED"):
-        table.add_column(col, no_wrap=True, overflow="fold")
-    for r in rows:
-        table.add_row(r.run_id, r.kind, f"[{STATUS_STYLE.get(r.status, '')}]{r.status}[/]", fmt.count(r.items),
-                      fmt.count(r.failed), f"{fmt.count(r.tokens_prompt)}/{fmt.count(r.tokens_completion)}",
-                      fmt.cost(r.cost_usd), fmt.duration(r.duration_s), fmt.timestamp(r.finished))
-    out.print(table)
-    out.print(f"[bold]total[/] {total_line}", highlight=False)
+    terminal = stdout_is_terminal()
+    out = history_output(cli.workspace, since=since, kind=kind, limit=limit, json=json, terminal=terminal,
+                         width=terminal_width(sys.stdout.fileno()) if terminal else 80,
+                         colour=terminal and colour_wanted(cli.color))
+    if out.stdout:
+        write_bytes(out.stdout)
+    if out.stderr:
+        sys.stderr.write(out.stderr)
+        sys.stderr.flush()
+    if out.exit_code:
+        raise typer.Exit(out.exit_code)
 
 
 def gc_cmd(

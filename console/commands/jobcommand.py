@@ -261,7 +261,9 @@ def run_model(cli: CliState, model: JobOptions, plain: bool) -> int:
     """Run a resolved model in the foreground (live view or plain lines) and return its exit code."""
     from console.jobrun import run_in_foreground
 
-    notify = cli.echo_err if plain or not cli.err.is_terminal else None
+    from console.stdio import stderr_is_terminal
+
+    notify = cli.echo_err if plain or not stderr_is_terminal() else None  # (rich loads for the live view only)
     launch = model.make_job(cli.config, warn=lambda line: cli.echo_err(f"warning: {line}"), notify=notify)
     result = run_in_foreground(
         cli, launch.kind, launch.job, plain=plain, title=launch.title, inputs=launch.inputs, outputs=launch.outputs,

@@ -5,26 +5,25 @@ from __future__ import annotations
 
 import typer
 
+from console.fastopts import typer_command
 from console.output import CliState
+from console.status_line import STATUS_OPTIONS
+
+STATUS_HELP = """One short line for every active run: count, worst status, progress, ETA, cost, worst alert, GPU use,
+and seed 004's monitoring line of a running SWE-bench evaluation (progress, success, Overall, BRS,
+overfit gap, ETA, cost).
+
+Reads the run directories and the box sampler's latest sample only. Prints 'rollout idle'
+when nothing runs. In tmux: set -g status-right '#(rollout status --tmux)'.
+"""
 
 
 def register(app: typer.Typer) -> None:
-    app.command("status")(status_cmd)
+    app.command("status")(typer_command(STATUS_OPTIONS, status, STATUS_HELP))
 
 
-def status_cmd(
-    ctx: typer.Context,
-    tmux: bool = typer.Option(False, "--tmux", help="tmux #[fg=...] styles, for status-right (never ANSI codes)."),
-    as_json: bool = typer.Option(False, "--json", help="One JSON object (schema_version, totals, one entry per run)."),
-) -> None:
-    """One short line for every active run: count, worst status, progress, ETA, cost, worst alert, GPU use,
-    and seed 004's monitoring line of a running SWE-bench evaluation (progress, success, Overall, BRS,
-    overfit gap, ETA, cost).
-
-    Reads the run directories and the box sampler's latest sample only. Prints 'rollout idle'
-    when nothing runs. In tmux: set -g status-right '#(rollout status --tmux)'.
-    """
+def status(ctx: typer.Context, *, tmux: bool, json: bool) -> None:
     from console.status_line import print_status
 
     cli: CliState = ctx.obj
-    raise typer.Exit(print_status(cli.workspace, tmux=tmux, as_json=as_json))
+    raise typer.Exit(print_status(cli.workspace, tmux=tmux, as_json=json))

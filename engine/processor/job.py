@@ -28,12 +28,13 @@ import orjson
 
 from engine.batchio import JsonlAppender, id_key, iter_jsonl, parse_custom_id
 from engine.cost import CostMeter
-from engine.errors import ServiceError
+from engine.errors import InputError, ServiceError
 from engine.jobs import JobContext, JobOutcome
 from engine.processor import retry
 from engine.processor.cache import ResponseCache, cache_key
 from engine.processor.endpoints import gpus_present, is_local_url
 from engine.processor.gate import EndpointGate
+from engine.processor.inputcheck import InputCheck, count_lines
 from engine.processor.options import ProcessOptions
 from engine.promptguard import PromptLimit
 from engine.agentless.tokens import estimate_tokens as estimate_tokens_of_text
@@ -49,6 +50,9 @@ __all__ = ["make_process_job", "run_processing", "prepare_run", "output_paths", 
 #: the reader stays at most this many requests per worker ahead of the workers
 QUEUE_PER_WORKER = 2
 FIGURES_EVERY_S = 0.5
+#: the side work of a run (price list, GPU probe, server metrics, line count) starts once the
+#: first request is out, or after this many seconds
+SIDE_WORK_AFTER_S = 1.0
 #: how many of the oldest in-flight requests state.json lists (figures.stragglers)
 STRAGGLERS = 5
 #: a SWE-bench instance id: ``<owner>__<repo>-<number>`` (django__django-11099)
@@ -116,7 +120,9 @@ def _prompt_text(body: dict[str, Any]) -> str:
 # -- the job -----------------------------------------------------------------------------------
 class _Processor:
     def __init__(self, ctx: JobContext, options: ProcessOptions, endpoint: Endpoint, transport: Transport,
-                 done: set[int], meter: CostMeter, to_send: int, limit: PromptLimit = PromptLimit()) -> None:
+                 done: set[int], meter: CostMeter, to_send: int, limit: PromptLimit = PromptLimit(), *,
+                 check: InputCheck | None = None, on_input_end: Any = None,
+                 first_request: asyncio.Event | None = None) -> None:
         self.ctx = ctx
         self.limit = limit
         self.opt = options
@@ -144,6 +150,14 @@ class _Processor:
         self.finished = 0  # ok + failed + cached in this run
         self.instances = InstanceCounter()
         self.queue: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue(maxsize=options.concurrency * QUEUE_PER_WORKER)
+        #: the input's checks still to do (a fresh run checks the lines after the head as it sends
+        #: them), what to call with the request count once the reader has seen every line, and
+        #: the problem of a bad line, which stops the run (exit 2) before that line is sent
+        self.check = check if check is not None and not check.complete else None
+        self.on_input_end = on_input_end
+        self.input_error: InputError | None = None
+        #: set when the first request goes out (the side work of run_processing waits for it)
+        self.first_request = first_request
 
     # -- writing ---------------------------------------------------------------------------
     @property
@@ -186,6 +200,8 @@ class _Processor:
     def _set_in_flight(self, delta: int) -> None:
         self.in_flight += delta
         self.ctx.set_in_flight(self.in_flight)
+        if delta > 0 and self.first_request is not None:
+            self.first_request.set()
 
     def _account(self, body: dict[str, Any]) -> None:
         usage = body.get("usage")
@@ -322,9 +338,17 @@ class _Processor:
 
     # -- the pool ----------------------------------------------------------------------------
     async def reader(self) -> None:
-        for _, raw in iter_jsonl(self.opt.input):
+        check = self.check
+        for lineno, raw in iter_jsonl(self.opt.input):
             if self.halt.is_set():
                 return  # the workers see the halt; run() cancels any still waiting
+            if check is not None and lineno > check.last_line:
+                try:
+                    check.check(lineno, raw)
+                except InputError as exc:  # never sent; the lines before it are answered or re-sent next run
+                    self.input_error = exc
+                    self.halt.set()
+                    return
             if self.done:
                 try:
                     cid = orjson.loads(raw)["custom_id"]
@@ -333,6 +357,11 @@ class _Processor:
                 if cid is not None and id_key(cid) in self.done:
                     continue
             await self.queue.put((0, raw))
+        if check is not None:
+            check.finish()
+            self.to_send = check.requests - check.already
+            if self.on_input_end is not None:
+                self.on_input_end(check.requests)
         for _ in range(self.opt.concurrency):
             await self.queue.put(None)  # one end marker per worker
 
@@ -406,6 +435,9 @@ class _Processor:
                 self._errors.close()
         if failure is not None:
             raise failure
+        if self.input_error is not None:
+            raise InputError(f"{self.input_error} (the run stopped before that line; {self.finished} request(s) "
+                             f"finished first, kept in {self.opt.output}: rerun the same command to resume)")
 
 
 def make_process_job(options: ProcessOptions, plan: Plan | None = None):
@@ -441,11 +473,15 @@ async def run_processing(ctx: JobContext, options: ProcessOptions, plan: Plan | 
     ctx.phase("checking", f"checking {opt.input}")
     p = plan if plan is not None else await asyncio.to_thread(prepare_run, opt, warn=ctx.warn)
     p_release = p.release
-    ctx.set_total(p.total)
+    # a fresh run's reader checks the input after its head as it sends: the count is estimated
+    # beside the first requests (count_lines) and exact once the reader has read every line
+    ctx.set_total(p.total if p.complete else None)
     if p.already_done:
         ctx.advance(skipped=p.already_done)
     to_send = p.total - p.already_done
     done = p.done
+    count_task: asyncio.Task[None] | None = None
+    first_request = asyncio.Event()
 
     transport = make_transport(opt.transport, opt.concurrency, headers)
     metrics_task: asyncio.Task[None] | None = None
@@ -469,21 +505,26 @@ async def run_processing(ctx: JobContext, options: ProcessOptions, plan: Plan | 
         meter, unpriced = _make_meter(ctx, p.model, self_hosted=self_hosted, billed_from=billed_from,
                                       alt_model=alt_model)
         if unpriced:
-            price_task = asyncio.create_task(_list_price(ctx, meter, unpriced))
+            price_task = asyncio.create_task(_after(first_request, lambda: _list_price(ctx, meter, unpriced)))
         local = self_hosted or is_local_url(endpoint.base)
-        figures: dict[str, Any] = dict(model=p.model, input_lines=p.total, resumed_done=p.already_done,
+        figures: dict[str, Any] = dict(model=p.model, input_lines=p.total if p.complete else None,
+                                       resumed_done=p.already_done,
                                        price_known=meter.known, endpoint=endpoint.fixed or endpoint.base)
         if local:
             figures["local_server"] = True
             # probed beside the requests, not before them (NVML is slow to open)
-            gpu_task = asyncio.create_task(_mark_gpu_target(ctx))
+            gpu_task = asyncio.create_task(_after(first_request, lambda: _mark_gpu_target(ctx)))
         ctx.set_figures(**figures)
         api_key = headers.get("Authorization", "").removeprefix("Bearer ") or None
         poller = MetricsPoller(ctx, endpoint.base, api_key)
-        metrics_task = asyncio.create_task(poller.run())
-        ctx.phase("processing", f"{to_send} to send, {p.already_done} already done")
+        metrics_task = asyncio.create_task(_after(first_request, poller.run))
+        ctx.phase("processing", f"{to_send} to send, {p.already_done} already done" if p.complete else
+                  f"sending; the input is checked as it is read ({p.total} request(s) checked before the start)")
         ctx.set_figures(**p.prompt_limit.figures())
-        proc = _Processor(ctx, opt, endpoint, transport, done, meter, to_send, p.prompt_limit)
+        proc = _Processor(ctx, opt, endpoint, transport, done, meter, to_send, p.prompt_limit, check=p.check,
+                          on_input_end=_input_end(ctx, opt, p), first_request=first_request)
+        if not p.complete:
+            count_task = asyncio.create_task(_after(first_request, lambda: _estimate_total(ctx, proc)))
         del done, p  # the processor holds the done set; nothing else grows with the file
         await proc.run()
         if price_task is not None and not price_task.done():
@@ -495,6 +536,7 @@ async def run_processing(ctx: JobContext, options: ProcessOptions, plan: Plan | 
         await stop_task(metrics_task)
         await stop_task(gpu_task)
         await stop_task(price_task)
+        await stop_task(count_task)
         await transport.close()
         p_release()
 
@@ -510,6 +552,40 @@ async def run_processing(ctx: JobContext, options: ProcessOptions, plan: Plan | 
         summary = f"stopped: {summary}; rerun the same command to finish the rest"
     ctx.phase("stopped" if ctx.stopping else "finished", summary)
     return JobOutcome(message=summary)
+
+
+async def _after(first_request: asyncio.Event, work: Any, wait_s: float = SIDE_WORK_AFTER_S) -> None:
+    """Run ``work()`` once the first request is out, or after ``wait_s`` (all answers cached,
+    all refused): the price list's import and the GPU probe run in threads whose Python holds
+    the GIL that the first request waits for."""
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(first_request.wait(), wait_s)
+    await asyncio.sleep(SIDE_WORK_AFTER_S / 20)  # the first requests' bytes are written first
+    await work()
+
+
+async def _estimate_total(ctx: JobContext, proc: _Processor) -> None:
+    """The input's line count while the reader has not seen every line (progress and ETA need a total)."""
+    try:
+        lines = await asyncio.to_thread(count_lines, proc.opt.input)
+    except OSError:
+        return
+    if proc.check is not None and not proc.check.complete:
+        ctx.set_total(lines)
+        proc.to_send = lines
+
+
+def _input_end(ctx: JobContext, opt: ProcessOptions, plan: Plan) -> Any:
+    """What the reader calls with the exact request count once it has read every line: the
+    total, the cost projection and the sidecar's line count are made exact."""
+    fingerprint, model = plan.fingerprint, plan.model
+
+    def ended(requests: int) -> None:
+        ctx.set_total(requests)
+        ctx.set_figures(input_lines=requests)
+        _write_sidecar(ctx, opt, Plan(requests, 0, model, set(), fingerprint))
+
+    return ended
 
 
 async def _mark_gpu_target(ctx: JobContext) -> None:

@@ -1,7 +1,8 @@
 """Everything checked before a processor run starts: flags, endpoint URL, API key header, the
-whole input (streamed), the resume scan of the output, an exclusive lock on the output, and the
-endpoint pre-flight. Nothing here writes an output file; a failure is one InputError (exit 2) or
-ServiceError (exit 3) line.
+input (streamed: all of it when resuming, its head on a fresh run, whose reader checks the rest
+as it sends: engine/processor/inputcheck.py), the resume scan of the output, an exclusive lock
+on the output, and the endpoint pre-flight. Nothing here writes an output file; a failure is
+one InputError (exit 2) or ServiceError (exit 3) line.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from engine.batchio import id_key, iter_requests, repair_torn_tail
-from engine.config import read_api_key
+from engine.batchio import repair_torn_tail
+from engine.keys import read_api_key
 from engine.errors import ExitCode, InputError, RolloutError, ServiceError
 from engine.processor.options import ProcessOptions
-from engine.promptguard import PromptLimit, resolve_limit
+from engine.processor import inputcheck
+from engine.processor.inputcheck import InputCheck
 from engine.processor.resume import scan_done
+from engine.promptguard import PromptLimit, resolve_limit
 from engine.processor.transport import Transport, TransportError, make_transport
 
 PREFLIGHT_TIMEOUT_S = 10.0
@@ -70,6 +73,7 @@ def input_fingerprint(path: Path) -> dict[str, Any]:
 class Plan:
     """What the checks before a run found: input size, ids already done, the model."""
 
+    #: requests in the input (those checked so far when ``check`` is not complete)
     total: int
     already_done: int
     model: str | None
@@ -79,6 +83,13 @@ class Plan:
     lock: Any = None
     #: the prompt-size guard in force (lines too long for it are refused, never sent)
     prompt_limit: PromptLimit = PromptLimit()
+    #: the input's checks; when not ``complete``, the reader checks the lines after ``last_line``
+    check: InputCheck | None = None
+
+    @property
+    def complete(self) -> bool:
+        """Was every line checked (and so ``total`` exact) before the run?"""
+        return self.check is None or self.check.complete
 
     def release(self) -> None:
         """Drop the output lock (and its file, so none is left beside the output)."""
@@ -120,17 +131,13 @@ def lock_output(options: ProcessOptions) -> Any:
     return fh
 
 
-def _validate_and_count(options: ProcessOptions, done: set[int]) -> tuple[int, int, str | None]:
-    """The first streaming pass: every line valid (InputError on the first bad one), ids counted."""
-    total = already = 0
-    model = None
-    for _, req in iter_requests(options.input, check_duplicates=not options.allow_duplicates):
-        total += 1
-        if model is None:
-            model = req.body.get("model")
-        if done and id_key(req.custom_id) in done:
-            already += 1
-    return total, already, options.model or model
+def _validate_and_count(options: ProcessOptions, done: set[int]) -> tuple[int, int, str | None, InputCheck]:
+    """The input's checks before the run (InputError on the first bad line): the whole file when
+    resuming (the ids already done are counted before the first request, as progress and rate
+    need), its first :data:`~engine.processor.inputcheck.HEAD_BYTES` on a fresh run (the reader checks the rest)."""
+    check = InputCheck(options.input, check_duplicates=not options.allow_duplicates, done=done)
+    check.head(None if done else inputcheck.HEAD_BYTES)
+    return check.requests, check.already, options.model or check.model, check
 
 
 def prepare_run(options: ProcessOptions, *, warn: Any = None) -> Plan:
@@ -164,11 +171,11 @@ def _checks(options: ProcessOptions, endpoint: Endpoint, headers: dict[str, str]
         if repair.action == "moved" and warn is not None:
             warn(f"{options.output}: a torn last line ({repair.nbytes} bytes) was moved to {repair.side_file}")
         done = scan_done(options.output)
-    total, already, model = _validate_and_count(options, done)
+    total, already, model, check = _validate_and_count(options, done)
     if options.preflight:
         asyncio.run(_preflight_once(options, endpoint, headers))
     return Plan(total, already, model, done, input_fingerprint(options.input), lock,
-                prompt_limit(options, endpoint, headers))
+                prompt_limit(options, endpoint, headers), check)
 
 
 def prompt_limit(options: ProcessOptions, endpoint: Endpoint, headers: dict[str, str]) -> PromptLimit:
