@@ -112,6 +112,31 @@ def _reap(procs: list[Any], grace_s: float) -> list[int]:
     return killed
 
 
+#: Ray Client connections tried before giving up, and the pause between them (seconds)
+CLIENT_ATTEMPTS = 3
+CLIENT_RETRY_PAUSE_S = 2.0
+
+
+def _init_with_retries(ray: Any, address: str, common: dict[str, Any]) -> None:
+    """``ray.init(address)``; a Ray Client address is tried again when its server answered but
+    aborted the connection: the proxy starts a server process per client, which can fail to come
+    up in time on a busy head ("Initialization failure from server"). A cluster that does not
+    answer at all is not waited for again."""
+    attempts = CLIENT_ATTEMPTS if address.startswith("ray://") else 1
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(address=address, **common)
+            return
+        except ConnectionAbortedError:
+            if attempt == attempts:
+                raise
+            try:
+                ray.shutdown()  # a half-made client connection would refuse the next init
+            except Exception:
+                pass
+            time.sleep(CLIENT_RETRY_PAUSE_S)
+
+
 def connect(address: str | None, num_cpus: int) -> RayCluster:
     """Connect to the cluster at ``address`` (see the module doc) or start a local one.
 
@@ -132,7 +157,7 @@ def connect(address: str | None, num_cpus: int) -> RayCluster:
         if address is None:
             ray.init(address="local", num_cpus=max(1, num_cpus), include_dashboard=False, **common)
         else:
-            ray.init(address=address, **common)
+            _init_with_retries(ray, address, common)
     except (ConnectionError, TimeoutError, ValueError, RuntimeError) as exc:
         where = address or "a local Ray"
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]

@@ -208,3 +208,35 @@ def test_ray_missing_is_one_line_exit_3(tmp_path: Path, env: dict) -> None:
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "pip install 'rollout-console[ray]'" in lines[0] and "Traceback" not in res.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_ray_client_connection_aborted_by_its_server_is_tried_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client proxy's per-client server can fail to start on a busy head: try again; a cluster
+    that does not answer is not waited for again."""
+    from engine import raycluster
+
+    monkeypatch.setattr(raycluster, "CLIENT_RETRY_PAUSE_S", 0.0)
+
+    class FakeRay:
+        def __init__(self, failures: list[BaseException]) -> None:
+            self.failures, self.inits, self.shutdowns = failures, 0, 0
+
+        def init(self, address: str, **_kw: object) -> None:
+            self.inits += 1
+            if self.failures:
+                raise self.failures.pop(0)
+
+        def shutdown(self) -> None:
+            self.shutdowns += 1
+
+    flaky = FakeRay([ConnectionAbortedError("Initialization failure from server:\n")])
+    raycluster._init_with_retries(flaky, "ray://127.0.0.1:10001", {})
+    assert (flaky.inits, flaky.shutdowns) == (2, 1)
+    down = FakeRay([ConnectionError("refused")])
+    with pytest.raises(ConnectionError):
+        raycluster._init_with_retries(down, "ray://127.0.0.1:10001", {})
+    assert down.inits == 1
+    gcs = FakeRay([ConnectionAbortedError("x")])
+    with pytest.raises(ConnectionAbortedError):
+        raycluster._init_with_retries(gcs, "127.0.0.1:6379", {})  # not a client address: once
+    assert gcs.inits == 1
