@@ -49,6 +49,8 @@ async def open_form(app: RolloutApp, pilot, job: str) -> LaunchScreen:
 
 async def fill(pilot, screen: LaunchScreen, **values: str) -> None:
     for name, value in values.items():
+        # a freshly shown form mounts its fields over a few refreshes (more of them on a busy box)
+        await wait_until(pilot, lambda: bool(screen.query(f"#field-{name}")), what=f"the field {name}")
         widget = screen.query_one(f"#field-{name}")
         if isinstance(widget, Input):
             widget.value = value
