@@ -112,6 +112,12 @@ class LaunchScreen(Screen[str | None]):
         self.spec = spec
         self.checks = None
         self._forced = None
+        if self._check_timer is not None:  # a check still due for the form being replaced
+            self._check_timer.stop()
+            self._check_timer = None
+        old = self.form
+        if old is not None:
+            old.ready = False
         body = self.query_one("#launch-body")
         await body.remove_children()
         form = JobForm(spec.model, self.config, id="job-form")
@@ -153,7 +159,7 @@ class LaunchScreen(Screen[str | None]):
     def revalidate(self) -> None:
         """Check the values now: inline errors, the command line under the form."""
         form = self.form
-        if form is None:
+        if form is None or not form.ready:  # not mounted yet, or being replaced
             return
         model, problems = form.check()
         self.model = model

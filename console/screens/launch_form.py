@@ -145,6 +145,8 @@ class JobForm(VerticalScroll):
         self.model = model
         self.config = config
         self.fields = form_fields(model)
+        #: True from mount (every editor there) until the form is being taken down
+        self.ready = False
         #: fields the user has edited: only these show their errors while typing (all on launch)
         self.touched: set[str] = set()
         try:
@@ -155,6 +157,12 @@ class JobForm(VerticalScroll):
     def compose(self) -> ComposeResult:
         for o in self.fields:
             yield FieldRow(o, make_editor(o, self.config_values))
+
+    def on_mount(self) -> None:
+        self.ready = True  # every field is mounted: the form can be read
+
+    def on_unmount(self) -> None:
+        self.ready = False
 
     def editor(self, name: str) -> Widget:
         return self.query_one(f"#{field_id(name)}")
