@@ -123,16 +123,20 @@ def _compare(t: Target, ref: Path, crashed: Path, landed: int, code: int, err: s
 
 def crash(t: Target, rng: random.Random) -> None:
     ref = t.dir / "reference"
+    started = time.monotonic()
     code, err = _run_to_end(t, ref)
     if code != 0:
         t.box.record(f"{t.name}: uninterrupted reference run", False, f"exit {code}: {err}")
         return
+    # kill moments within the run's own length: a faster job must still be killed mid-run
+    low, high = t.window
+    window = (low, max(low + 0.3, min(high, 0.8 * (time.monotonic() - started))))
     series = 1
     crashed = t.dir / f"crashed{series}"
     landed = tries = in_series = 0
     while landed < t.kills and tries < t.kills * 4:
         tries += 1
-        moment = rng.uniform(*t.window)
+        moment = rng.uniform(*window)
         proc = t.box.popen(t.argv(crashed), t.ws, cwd=t.dir)
         deadline = time.monotonic() + moment
         while time.monotonic() < deadline and proc.poll() is None:
@@ -209,7 +213,7 @@ class Eval(Target):
 
         problems = read_problems()
         self.sol = self.dir / "solutions"
-        for step in (100, 200, 300):
+        for step in (100, 200, 300, 400, 500, 600):
             ck = self.sol / f"checkpoint-{step}"
             ck.mkdir(parents=True, exist_ok=True)
             with (ck / "samples.jsonl").open("w") as fh:
