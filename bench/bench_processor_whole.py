@@ -31,16 +31,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_processor import COMPLETION, CONCURRENCY, YARDSTICK, free_port, make_input, start_nginx, stop  # noqa: E402
-
-
-def figure(name: str, value: float | str, unit: str, target: str = "") -> None:
-    print(f"FIGURE {name} {value} {unit} {target}".rstrip(), flush=True)
-
-
-def rollout_exe() -> list[str]:
-    exe = Path(sys.executable).with_name("rollout")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "console.launcher"]
+from bench_headless import rollout_exe  # noqa: E402
+from bench_processor import (COMPLETION, CONCURRENCY, YARDSTICK, figure, free_port, make_input, start_nginx,  # noqa: E402
+                             stop)
 
 
 def add_logged_server(conf: Path, log: Path) -> int:

@@ -33,8 +33,6 @@ import json
 import os
 import re
 import secrets
-import signal
-import socket
 import sys
 import tempfile
 import time
@@ -43,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from openai_server import FakeServer, _completion, _key_of, server_fixture  # noqa: E402  (the online stand-in's answers and helpers)
+from openai_server import FakeServer, _completion, _key_of, run_app, server_fixture  # noqa: E402  (the online stand-in's answers and helpers)
 
 SETTINGS = ("max_lines", "max_bytes", "rate", "validate_s", "finalize_s", "expire_after", "expire_count", "fail_match")
 
@@ -313,26 +311,9 @@ def serve(args: argparse.Namespace) -> None:
     app.router.add_get("/_stats", stats)
     app.router.add_post("/_control", control)
 
-    async def main() -> None:
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", args.port))
-        sock.listen(128)
-        await web.SockSite(runner, sock).start()
-        print(sock.getsockname()[1], flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        import shutil
+    import shutil
 
-        shutil.rmtree(root, ignore_errors=True)
-        os._exit(0)
-
-    asyncio.run(main())
+    run_app(app, args.port, backlog=128, on_stop=lambda: shutil.rmtree(root, ignore_errors=True))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

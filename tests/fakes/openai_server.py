@@ -164,22 +164,32 @@ def serve(args: argparse.Namespace) -> None:
     app.router.add_post("/v1/chat/completions", complete)
     app.router.add_post("/v1/completions", complete)
 
+    run_app(app, args.port, backlog=1024, keepalive_timeout=args.keepalive)
+
+
+def run_app(app: Any, port: int, *, backlog: int, on_stop: Callable[[], None] | None = None,
+            **runner_kwargs: Any) -> None:
+    """Serve ``app`` on 127.0.0.1:``port`` (0: any), print the port on stdout (the test side reads
+    it), and exit at once on SIGTERM/SIGINT after ``on_stop`` (stalled handlers are not waited for)."""
+    from aiohttp import web
+
     async def main() -> None:
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=args.keepalive)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, **runner_kwargs)
         await runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", args.port))
-        sock.listen(1024)
-        site = web.SockSite(runner, sock)
-        await site.start()
+        sock.bind(("127.0.0.1", port))
+        sock.listen(backlog)
+        await web.SockSite(runner, sock).start()
         print(sock.getsockname()[1], flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
-        os._exit(0)  # don't wait for stalled handlers
+        if on_stop is not None:
+            on_stop()
+        os._exit(0)
 
     asyncio.run(main())
 
