@@ -2,7 +2,7 @@
 
 * Throughput: 20,000 chat requests of ~2 KB at concurrency 256 against nginx on 127.0.0.1
   returning a fixed chat completion (zero latency, not the bottleneck), for our processor on each
-  transport (aiohttp, httpx-aiohttp, httpx) and for a plain aiohttp script that creates one task
+  transport (pyreqwest, aiohttp, httpx-aiohttp, httpx) and for a plain aiohttp script that creates one task
   per input line (the seed's approach), side by side. Target: ours ≥ 1.2× the plain script.
 * Peak RSS of ours on 40 MB and 400 MB inputs (2,000 / 20,000 × 20 KB). Target ≤ 150 MB, flat.
 * Resume scan of an output with 1,000,000 lines. Target ≤ 5 s.
@@ -233,7 +233,7 @@ def main() -> int:
         child_ours(inp, out, url, int(conc), transport, ws)
         return 0
     ap = argparse.ArgumentParser()
-    ap.add_argument("--transports", default="aiohttp,httpx-aiohttp,httpx")
+    ap.add_argument("--transports", default="pyreqwest,aiohttp,httpx-aiohttp,httpx")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--skip", default="", help="comma list of: throughput,rss,scan")
     args = ap.parse_args()

@@ -22,7 +22,7 @@ import click  # already loaded by typer; the usage-error classes below need it
 import typer
 from typer.core import TyperGroup
 
-from console.output import CliState, make_console
+from console.output import CliState, error_line
 from engine.errors import ExitCode, RolloutError
 
 
@@ -154,8 +154,7 @@ Exit codes:
 Data goes to stdout, diagnostics to stderr; every reading command has --json."""
 
 def _error_line(ctx: click.Context, message: str) -> None:
-    color = getattr(ctx.obj, "color", "auto") if ctx.obj else "auto"
-    make_console(color, stderr=True).print(f"rollout: error: {message}", markup=False, highlight=False)
+    error_line(getattr(ctx.obj, "color", "auto") if ctx.obj else "auto", message)
 
 
 def _usage_line(exc: Any) -> NoReturn:

@@ -12,6 +12,7 @@ from console.stdio import stderr_is_terminal
 
 if TYPE_CHECKING:  # the job runner and rich load when a job runs, not when `rollout --help` lists it
     from engine.jobs import JobContext, JobOutcome, JobResult, StateHook
+    from engine.options.base import JobOptions
     from engine.runs import RunDir
 
 #: a plain progress line is printed at most this often (seconds) when not on a TTY
@@ -88,3 +89,26 @@ def run_in_foreground(
         cli.echo_err(result.message)
     cli.echo_err(f"{kind} {result.status} (exit {result.exit_code}): {fmt.plain_state_line(result.state)}")
     return result
+
+
+def run_model(cli: CliState, model: JobOptions, plain: bool) -> int:
+    """Run a resolved model in the foreground (live view or plain lines) and return its exit code."""
+    notify = cli.echo_err if plain or not stderr_is_terminal() else None  # (rich loads for the live view only)
+    launch = model.make_job(cli.config, warn=lambda line: cli.echo_err(f"warning: {line}"), notify=notify)
+    result = run_in_foreground(
+        cli, launch.kind, launch.job, plain=plain, title=launch.title, inputs=launch.inputs, outputs=launch.outputs,
+        extra=job_record(cli, model),
+    )
+    if launch.summary is not None:
+        line = launch.summary(result.state or {})
+        if line:
+            cli.echo_err(line)
+    return result.exit_code
+
+
+def job_record(cli: CliState, model: JobOptions) -> dict[str, Any]:
+    """What run.json keeps about the job so the console can show, rerun and retry it."""
+    from engine.runs import redact_argv
+
+    return {"job": model.job_name, "command": redact_argv(model.argv()), "options": model.given_values(),
+            "config_file": cli.config.source_file}

@@ -1,15 +1,18 @@
 """The installed ``rollout`` entry point.
 
-Two reading commands are answered here without importing Typer, click, rich or pydantic, when
-their arguments are plain (the global ``--workspace/--config/--color`` before the command, then
-only the command's own options, as console/fastopts.py parses them):
+Three commands are answered here without importing Typer or click, when their arguments are
+plain (the global ``--workspace/--config/--color`` before the command, then only the command's
+own options):
 
 * ``rollout status [--tmux|--json]``: a tmux status line runs it every few seconds;
-* ``rollout history [--since SPAN] [--kind K] [--limit N] [--json]``: 10,000 runs in ≤ 200 ms.
+* ``rollout history [--since SPAN] [--kind K] [--limit N] [--json]``: 10,000 runs in ≤ 200 ms;
+  both parsed from their option tuples (console/fastopts.py), without rich or pydantic either;
+* ``rollout process`` against an endpoint, parsed from its option model (console/fastjob.py):
+  its first request is out within 300 ms of exec.
 
 Everything else (``--help``, a typo, a bad value, shell completion, a config that needs the full
 loader to explain it) goes to the Typer app (console/cli.py), whose commands are built from the
-same option tuples and print the very same output.
+same options and print the very same output.
 
 A reader of stdout that goes away early (``rollout runs | head -1``) ends the command quietly
 with 141, the shell's code for SIGPIPE, instead of a BrokenPipeError traceback.
@@ -101,8 +104,8 @@ def _fast_history(global_opts: dict[str, str | None], args: list[str]) -> int | 
 
 
 def fast_command(argv: list[str]) -> int | None:
-    """Answer ``argv`` without Typer when it is a plain ``status`` or ``history``: the exit code,
-    or None when the Typer app must run it."""
+    """Answer ``argv`` without Typer when it is a plain ``status``, ``history`` or ``process``:
+    the exit code, or None when the Typer app must run it."""
     if os.environ.get("_ROLLOUT_COMPLETE"):  # Typer's shell completion (console.fastopts.COMPLETE_ENV)
         return None
     split = split_global_args(argv)
@@ -114,6 +117,10 @@ def fast_command(argv: list[str]) -> int | None:
         return _fast_status(opts) if opts is not None else None
     if command == "history":
         return _fast_history(global_opts, args)
+    if command == "process":
+        from console.fastjob import fast_process
+
+        return fast_process(global_opts, args)
     return None
 
 

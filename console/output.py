@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # both load on first use: `rollout --help` needs neither rich
 
     from rich.console import Console
 
-    from engine.config import Config
+    from engine.config_models import ConfigValues as Config
 
 
 def make_console(color: str = "auto", stderr: bool = False) -> Console:
@@ -28,6 +28,11 @@ def make_console(color: str = "auto", stderr: bool = False) -> Console:
     if color == "always":
         return Console(file=stream, force_terminal=True, highlight=False, soft_wrap=True)
     return Console(file=stream, highlight=False, soft_wrap=True)
+
+
+def error_line(color: str, message: str) -> None:
+    """``rollout: error: <message>`` on stderr: how every engine error ends a command."""
+    make_console(color, stderr=True).print(f"rollout: error: {message}", markup=False, highlight=False)
 
 
 @dataclass

@@ -334,7 +334,9 @@ class _Runner:
         self.signals = 0
         self.job_task: asyncio.Task[Any] | None = None
 
-    def flush(self, force: bool = False) -> None:
+    def flush(self, force: bool = False, hooks: bool = True) -> None:
+        """Write state.json (when anything changed, or ``force``); ``hooks`` (the alert rules)
+        see every write but the opening one, so a job's first request never waits for them."""
         ctx = self.ctx
         now = time.monotonic()
         if not force and not ctx.dirty and now - self.last_write < HEARTBEAT_EVERY_S:
@@ -347,7 +349,7 @@ class _Runner:
         if ctx.status in ("failed", "cancelled"):  # a stopped run has no live rate (a done one keeps its last)
             rate = {"items_per_s": None, "tokens_per_s": None}
         state = ctx.snapshot(rate, _eta(ctx.counters, rate["items_per_s"]) if live else None)
-        for hook in self.hooks:
+        for hook in self.hooks if hooks else ():
             try:
                 hook(state, ctx)
             except Exception as exc:  # a broken hook must never take the job down
@@ -453,7 +455,7 @@ async def _run_async(
                 installed.append(sig)
     run.update_run(status="running")
     ctx.event("start", kind=kind)
-    runner.flush(force=True)
+    runner.flush(force=True, hooks=False)  # the first tick (state_interval) runs the hooks
     ticker = asyncio.create_task(runner.tick_loop())
     outcome: JobOutcome | None = None
     error: BaseException | None = None

@@ -66,7 +66,11 @@ class PromptLimit:
                 "context_length_source": self.source}
 
 
-def _find_length(obj: Any) -> int | None:
+#: where an endpoint says its context length, in the order asked
+CONTEXT_PATHS = ("/v1/models", "/get_model_info")
+
+
+def context_length_in(obj: Any) -> int | None:
     """A context length in a /v1/models or /get_model_info answer (top level or its models)."""
     candidates = [obj]
     if isinstance(obj, dict) and isinstance(obj.get("data"), list):
@@ -89,7 +93,7 @@ def fetch_context_length(base_url: str, headers: dict[str, str] | None = None,
     import urllib.request
 
     base = base_url.rstrip("/").removesuffix("/v1")
-    for path in ("/v1/models", "/get_model_info"):
+    for path in CONTEXT_PATHS:
         url = base + path
         req = urllib.request.Request(url, headers=dict(headers or {}))
         try:
@@ -97,7 +101,7 @@ def fetch_context_length(base_url: str, headers: dict[str, str] | None = None,
                 obj = json.loads(resp.read(1 << 20))
         except (urllib.error.URLError, OSError, ValueError):
             continue
-        n = _find_length(obj)
+        n = context_length_in(obj)
         if n:
             return n, url
     return None, ""
@@ -120,14 +124,17 @@ def config_endpoint_url(config: Any) -> str | None:
 
 
 def resolve_limit(max_prompt_tokens: int | None, *, url: str | None = None, headers: dict[str, str] | None = None,
-                  config_context: int | None = None, flag_context: int | None = None) -> PromptLimit:
-    """The limit in force (see the module docstring for the order)."""
+                  config_context: int | None = None, flag_context: int | None = None,
+                  discovered: tuple[int | None, str] | None = None) -> PromptLimit:
+    """The limit in force (see the module docstring for the order). ``discovered``: what the
+    caller already learnt from the endpoint (``(length, url)``, as :func:`fetch_context_length`
+    gives), so ``url`` is not asked again."""
     if max_prompt_tokens is not None and max_prompt_tokens <= 0:
         return PromptLimit()
     if max_prompt_tokens:
         return PromptLimit(max_prompt_tokens=max_prompt_tokens)
-    if url:
-        n, where = fetch_context_length(url, headers)
+    if discovered is not None or url:
+        n, where = discovered if discovered is not None else fetch_context_length(url or "", headers)
         if n:
             return PromptLimit(context_length=n, source=where)
     if config_context:

@@ -34,8 +34,9 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def rollout_cmd() -> list[str]:
-    """The argv prefix that runs the real CLI in a child process."""
-    return [sys.executable, "-m", "console.cli"]
+    """The argv prefix that runs the real CLI in a child process: the installed entry point
+    (console/launcher.py), with its Typer-free paths for status, history and process."""
+    return [sys.executable, "-m", "console.launcher"]
 
 
 @pytest.fixture

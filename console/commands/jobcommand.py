@@ -18,6 +18,8 @@ from typing import Any, Callable, List, Optional, Sequence
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+# running a model is Typer-free (console/jobrun.py): the launcher runs `process` without Typer
+from console.jobrun import job_record, run_model  # noqa: F401  (re-exported)
 from console.output import CliState
 from engine.errors import InputError
 from engine.options.base import JobOptions, OptionMeta
@@ -254,31 +256,3 @@ def parse_job_argv(app: typer.Typer, argv: Sequence[str], config: Any = None) ->
     if not models:
         raise InputError(f"{' '.join(words)!r} is not a job command")
     return model_from_values(ctx, models, dict(ctx.params), config)
-
-
-# -- running -------------------------------------------------------------------------------------
-def run_model(cli: CliState, model: JobOptions, plain: bool) -> int:
-    """Run a resolved model in the foreground (live view or plain lines) and return its exit code."""
-    from console.jobrun import run_in_foreground
-
-    from console.stdio import stderr_is_terminal
-
-    notify = cli.echo_err if plain or not stderr_is_terminal() else None  # (rich loads for the live view only)
-    launch = model.make_job(cli.config, warn=lambda line: cli.echo_err(f"warning: {line}"), notify=notify)
-    result = run_in_foreground(
-        cli, launch.kind, launch.job, plain=plain, title=launch.title, inputs=launch.inputs, outputs=launch.outputs,
-        extra=job_record(cli, model),
-    )
-    if launch.summary is not None:
-        line = launch.summary(result.state or {})
-        if line:
-            cli.echo_err(line)
-    return result.exit_code
-
-
-def job_record(cli: CliState, model: JobOptions) -> dict[str, Any]:
-    """What run.json keeps about the job so the console can show, rerun and retry it."""
-    from engine.runs import redact_argv
-
-    return {"job": model.job_name, "command": redact_argv(model.argv()), "options": model.given_values(),
-            "config_file": cli.config.source_file}

@@ -192,7 +192,7 @@ class WorldCheck:
 class JobOptions(BaseModel):
     """One job's parameters. Subclasses set the ClassVars and declare fields with :func:`option`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     #: registry name ("process"), one-line title, the command path under ``rollout``
     job_name: ClassVar[str] = ""

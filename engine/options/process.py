@@ -18,7 +18,7 @@ from engine.options.serve import ServerFields
 
 DEFAULT_URL = "http://127.0.0.1:30000"
 DEFAULT_CONCURRENCY = 64
-Transport = Literal["aiohttp", "httpx-aiohttp", "httpx"]
+Transport = Literal["auto", "pyreqwest", "aiohttp", "httpx-aiohttp", "httpx"]
 #: how long the pre-launch check waits for GET /v1/models
 CHECK_TIMEOUT_S = 5.0
 
@@ -55,7 +55,9 @@ class ProcessJob(JobOptions):
     rpm: Optional[float] = option(None, "--rpm", gt=0.0, help="Client-side limit: requests per minute.")
     tpm: Optional[float] = option(None, "--tpm", ge=1.0, help="Client-side limit: tokens per minute (estimated).")
     cache: Optional[str] = option(None, "--cache", path="dir", help="Reuse 200 answers kept here (keyed by custom_id + body).")
-    transport: Transport = option("aiohttp", "--transport", help="HTTP client: aiohttp, httpx-aiohttp, httpx.")
+    transport: Transport = option("auto", "--transport",
+                                help="HTTP client: auto (pyreqwest when installed, else aiohttp), pyreqwest, "
+                                "aiohttp, httpx-aiohttp, httpx.")
     max_wait_endpoint: float = option(1800.0, "--max-wait-endpoint", ge=0.0,
                                       help="Seconds to wait for a lost endpoint before stopping (exit 3).")
     max_prompt_tokens: Optional[int] = option(

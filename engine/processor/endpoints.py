@@ -8,6 +8,8 @@ else the built-in default URL. Flags given on the command line (``--api-key-env`
 from __future__ import annotations
 
 import ipaddress
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +73,9 @@ def gpus_present(source: Any = None) -> bool:
     gpu_idle rule, and the monitor sampler it starts, have nothing to watch on a box without
     GPUs. ``source`` is an engine.monitor GpuSource (tests pass a RecordedSource).
     """
+    if source is None and sys.platform.startswith("linux") and not any(
+            os.path.exists(p) for p in ("/dev/nvidiactl", "/proc/driver/nvidia")):
+        return False  # no NVIDIA driver: nothing for NVML to find, and loading it costs ~50 ms of CPU
     from engine.monitor.gpu import NvmlSource
 
     src = source if source is not None else NvmlSource()

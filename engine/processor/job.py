@@ -43,7 +43,7 @@ from engine.processor.plan import (PREFLIGHT_TIMEOUT_S, Endpoint, Plan, auth_hea
 from engine.processor.ratelimit import RateLimiter, estimate_tokens
 from engine.processor.servermetrics import MetricsPoller, stop_task
 from engine.processor.stats import LiveStats
-from engine.processor.transport import Reply, Transport, TransportError, make_transport
+from engine.processor.transport import Reply, Transport, TransportError, make_transport, resolve_transport
 
 __all__ = ["make_process_job", "run_processing", "prepare_run", "output_paths", "input_fingerprint", "Plan", "Endpoint"]
 
@@ -515,8 +515,7 @@ async def run_processing(ctx: JobContext, options: ProcessOptions, plan: Plan | 
             # probed beside the requests, not before them (NVML is slow to open)
             gpu_task = asyncio.create_task(_after(first_request, lambda: _mark_gpu_target(ctx)))
         ctx.set_figures(**figures)
-        api_key = headers.get("Authorization", "").removeprefix("Bearer ") or None
-        poller = MetricsPoller(ctx, endpoint.base, api_key)
+        poller = MetricsPoller(ctx, endpoint.base, transport)
         metrics_task = asyncio.create_task(_after(first_request, poller.run))
         ctx.phase("processing", f"{to_send} to send, {p.already_done} already done" if p.complete else
                   f"sending; the input is checked as it is read ({p.total} request(s) checked before the start)")
@@ -661,5 +660,5 @@ def _write_sidecar(ctx: JobContext, opt: ProcessOptions, plan: Plan) -> None:
     os.replace(tmp, opt.sidecar_path)
     (ctx.run.path / "processor.json").write_bytes(orjson.dumps(
         {"input": fingerprint, "output": str(opt.output), "errors": str(opt.errors_path), "url": opt.url,
-         "concurrency": opt.concurrency, "timeout": opt.timeout, "model": plan.model, "transport": opt.transport,
+         "concurrency": opt.concurrency, "timeout": opt.timeout, "model": plan.model, "transport": resolve_transport(opt.transport),
          "lines": plan.total, "already_done": plan.already_done}, option=orjson.OPT_INDENT_2))

@@ -34,7 +34,7 @@ class ProcessOptions:
     rpm: float | None = None
     tpm: float | None = None
     cache_dir: Path | None = None
-    transport: str = "aiohttp"
+    transport: str = "auto"
     #: how long an unreachable endpoint is waited for before the run stops (exit 3, resumable)
     max_wait_endpoint: float = 1800.0
     #: seconds between /v1/models probes while the endpoint is down

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
+
 from engine.batchio import repair_torn_tail
 from engine.keys import read_api_key
 from engine.errors import ExitCode, InputError, RolloutError, ServiceError
@@ -23,8 +25,8 @@ from engine.processor.options import ProcessOptions
 from engine.processor import inputcheck
 from engine.processor.inputcheck import InputCheck
 from engine.processor.resume import scan_done
-from engine.promptguard import PromptLimit, resolve_limit
-from engine.processor.transport import Transport, TransportError, make_transport
+from engine.promptguard import CONTEXT_PATHS, DISCOVERY_TIMEOUT_S, PromptLimit, context_length_in, resolve_limit
+from engine.processor.transport import Reply, Transport, TransportError, make_transport
 
 PREFLIGHT_TIMEOUT_S = 10.0
 
@@ -172,25 +174,48 @@ def _checks(options: ProcessOptions, endpoint: Endpoint, headers: dict[str, str]
             warn(f"{options.output}: a torn last line ({repair.nbytes} bytes) was moved to {repair.side_file}")
         done = scan_done(options.output)
     total, already, model, check = _validate_and_count(options, done)
+    discovered = None
     if options.preflight:
-        asyncio.run(_preflight_once(options, endpoint, headers))
+        discovered = asyncio.run(_preflight_once(options, endpoint, headers))
     return Plan(total, already, model, done, input_fingerprint(options.input), lock,
-                prompt_limit(options, endpoint, headers), check)
+                prompt_limit(options, discovered), check)
 
 
-def prompt_limit(options: ProcessOptions, endpoint: Endpoint, headers: dict[str, str]) -> PromptLimit:
-    """The prompt-size guard: the endpoint is asked for its context length only when the
-    pre-flight may contact it (see :mod:`engine.promptguard`)."""
-    return resolve_limit(options.max_prompt_tokens, url=endpoint.base if options.preflight else None,
-                         headers=headers, flag_context=options.context_length)
+def prompt_limit(options: ProcessOptions, discovered: tuple[int | None, str] | None) -> PromptLimit:
+    """The prompt-size guard: the endpoint's context length is what the pre-flight learnt
+    (None: it did not run, the endpoint is not asked; see :mod:`engine.promptguard`)."""
+    return resolve_limit(options.max_prompt_tokens, discovered=discovered, flag_context=options.context_length)
 
 
-async def _preflight_once(options: ProcessOptions, endpoint: Endpoint, headers: dict[str, str]) -> None:
+async def _preflight_once(options: ProcessOptions, endpoint: Endpoint,
+                          headers: dict[str, str]) -> tuple[int | None, str]:
+    """The pre-flight, then the endpoint's context length, through one transport: ``(length,
+    the URL that said it)``, ``(None, "")`` when it does not say (or is not asked: a fixed
+    ``--max_prompt_tokens`` needs no length)."""
     transport = make_transport(options.transport, 1, headers)
     try:
-        await _preflight(transport, endpoint)
+        models = await _preflight(transport, endpoint)
+        if options.max_prompt_tokens is not None:
+            return None, ""
+        n = context_length_in(_json_or_none(models.body))
+        if n:
+            return n, endpoint.models_url
+        info_url = endpoint.base + CONTEXT_PATHS[1]
+        try:
+            info = await transport.request("GET", info_url, None, DISCOVERY_TIMEOUT_S)
+        except TransportError:
+            return None, ""
+        n = context_length_in(_json_or_none(info.body)) if info.status == 200 else None
+        return (n, info_url) if n else (None, "")
     finally:
         await transport.close()
+
+
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
 
 
 def auth_headers(options: ProcessOptions) -> dict[str, str]:
@@ -220,7 +245,8 @@ def read_key(options: ProcessOptions) -> str | None:
     return key
 
 
-async def _preflight(transport: Transport, endpoint: Endpoint) -> None:
+async def _preflight(transport: Transport, endpoint: Endpoint) -> Reply:
+    """``GET /v1/models``: its reply, or the one-line error of an endpoint that cannot serve the run."""
     try:
         reply = await transport.request("GET", endpoint.models_url, None, PREFLIGHT_TIMEOUT_S)
     except TransportError as exc:
@@ -232,3 +258,4 @@ async def _preflight(transport: Transport, endpoint: Endpoint) -> None:
     if reply.status >= 500:
         raise ServiceError(f"{endpoint.models_url} answered HTTP {reply.status}: check the server "
                            "(--no-preflight skips this check)")
+    return reply

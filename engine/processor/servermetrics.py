@@ -12,19 +12,18 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import ServiceError
 from engine.jobs import JobContext
+from engine.processor.transport import Transport, TransportError
 
-if TYPE_CHECKING:  # httpx and the Prometheus parser load with the first scrape, after the first
-    # requests are out: `rollout process` must reach its endpoint fast (issue 13)
-    import httpx
-
+if TYPE_CHECKING:  # the Prometheus parser loads with the first scrape, after the first requests
+    # are out: `rollout process` must reach its endpoint fast (issue 13)
     from engine.server import MetricsRates, ServerMetrics
 
 #: seconds between scrapes (the issue asks for ~1-2 s)
 SCRAPE_EVERY_S = 1.5
 #: the first scrape waits this long: the run's requests go out first
 FIRST_SCRAPE_AFTER_S = 0.25
+SCRAPE_TIMEOUT_S = 5.0
 
 
 def server_figures(metrics: ServerMetrics, url: str) -> dict[str, Any]:
@@ -39,32 +38,41 @@ def server_figures(metrics: ServerMetrics, url: str) -> dict[str, Any]:
 
 
 class MetricsPoller:
-    """Scrapes ``<url>/metrics`` every :data:`SCRAPE_EVERY_S` into ``figures["server"]``."""
+    """Scrapes ``<url>/metrics`` every :data:`SCRAPE_EVERY_S` into ``figures["server"]``, through
+    the run's own transport (its key is the run's default header)."""
 
-    def __init__(self, ctx: JobContext, url: str, api_key: str | None = None,
-                 interval: float = SCRAPE_EVERY_S) -> None:
+    def __init__(self, ctx: JobContext, url: str, transport: Transport, interval: float = SCRAPE_EVERY_S) -> None:
         self.ctx = ctx
         self.url = url.rstrip("/")
-        self.api_key = api_key
+        self.transport = transport
         self.interval = interval
         self.rates: MetricsRates | None = None  # made with the first scrape (it loads engine.server)
         self.available: bool | None = None  # None until the first scrape decided
         self.scrapes = 0
 
-    @property
-    def _verify(self) -> bool:
-        # plain http needs no certificates, and loading the CA bundle costs tens of ms of CPU
-        return not self.url.startswith("http://")
+    async def _fetch(self, timeout: float) -> ServerMetrics:
+        """One ``GET /metrics``, parsed. ValueError: not Prometheus text; LookupError: no answer
+        or not 200 (the reason is the message)."""
+        from engine.server import parse_metrics
 
-    async def scrape_once(self, client: httpx.AsyncClient) -> bool:
+        target = self.url + "/metrics"
+        try:
+            reply = await self.transport.request("GET", target, None, timeout)
+        except TransportError as exc:
+            raise LookupError(f"cannot scrape {target}: {exc}") from None
+        if reply.status != 200:
+            raise LookupError(f"{target} answered HTTP {reply.status}: no metrics there (SGLang needs --enable-metrics)")
+        return parse_metrics(reply.body.decode("utf-8", "replace"))
+
+    async def scrape_once(self, timeout: float = SCRAPE_TIMEOUT_S) -> bool:
         """One scrape; True when figures were written."""
-        from engine.server import MetricsRates, scrape_metrics_async
+        from engine.server import MetricsRates
 
         if self.rates is None:
             self.rates = MetricsRates()
         try:
-            metrics = await scrape_metrics_async(self.url, client=client, api_key=self.api_key)
-        except (ServiceError, ValueError) as exc:  # ValueError: not Prometheus text
+            metrics = await self._fetch(timeout)
+        except (LookupError, ValueError) as exc:  # ValueError: not Prometheus text
             if self.available is None:
                 self.available = False
                 # once, at debug level: most endpoints (hosted APIs) simply have no /metrics
@@ -89,27 +97,19 @@ class MetricsPoller:
     async def run(self) -> None:
         """Scrape until cancelled, or stop after the first scrape when there are no metrics."""
         await asyncio.sleep(FIRST_SCRAPE_AFTER_S)
-        import httpx
-
-        async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=2.0), verify=self._verify) as client:
-            while True:
-                await self.scrape_once(client)
-                if self.available is False:
-                    return
-                await asyncio.sleep(self.interval)
-
+        while True:
+            await self.scrape_once()
+            if self.available is False:
+                return
+            await asyncio.sleep(self.interval)
 
     async def final(self, timeout: float = 3.0) -> None:
         """One last scrape at the end of the run (a short run may end before the first one), unless
         the server is known to have no metrics."""
         if self.available is False:
             return
-        import httpx
-
-        with contextlib.suppress(asyncio.TimeoutError, httpx.HTTPError, OSError):
-            async with httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 2.0)),
-                                         verify=self._verify) as client:
-                await asyncio.wait_for(self.scrape_once(client), timeout)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.scrape_once(timeout), timeout)
 
 
 async def stop_task(task: asyncio.Task[Any] | None) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-from engine.config import Config
+from engine.config_models import ConfigValues
 from engine.errors import InputError
 from engine.report.build import PHASE_FIGURES, Report, phase_report
 from engine.report.criteria import load_criteria, seed004_path
@@ -23,7 +23,7 @@ class ReportOutput:
     files: list[Path] = field(default_factory=list)
 
 
-def build_report(options: ReportOptions, config: Config, workspace: Path) -> ReportOutput:
+def build_report(options: ReportOptions, config: ConfigValues, workspace: Path) -> ReportOutput:
     """Score every phase, judge it, and render the asked formats (files written when asked)."""
     from engine.report.markdown import report_markdown
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from engine.errors import ServiceError
+
+if TYPE_CHECKING:  # httpx loads with a scrape: a processing run parses what its own transport fetched
+    import httpx
 
 #: field -> metric sample names, SGLang's first
 GAUGES_SUM = {
@@ -190,6 +192,8 @@ def _headers(api_key: str | None) -> dict[str, str]:
 async def scrape_metrics_async(url: str, *, client: httpx.AsyncClient | None = None, api_key: str | None = None,
                                timeout: float = 5.0) -> ServerMetrics:
     """Scrape ``<url>/metrics`` once. Raises ServiceError when the server cannot be reached."""
+    import httpx
+
     target = url.rstrip("/") + "/metrics"
     try:
         if client is None:
@@ -208,6 +212,8 @@ async def scrape_metrics_async(url: str, *, client: httpx.AsyncClient | None = N
 
 def scrape_metrics(url: str, *, api_key: str | None = None, timeout: float = 5.0) -> ServerMetrics:
     """Scrape ``<url>/metrics`` once (blocking). Raises ServiceError when the server cannot be reached."""
+    import httpx
+
     target = url.rstrip("/") + "/metrics"
     try:
         resp = httpx.get(target, headers=_headers(api_key), timeout=timeout)

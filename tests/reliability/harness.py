@@ -19,6 +19,8 @@ from typing import Any, Callable, Iterator
 REPO = Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO.parent / "shared" / "data"
 FAKES = REPO / "tests" / "fakes"
+#: the installed entry point, as users run it (with its Typer-free paths)
+ROLLOUT = [sys.executable, "-m", "console.launcher"]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 if str(REPO / "tests") not in sys.path:
@@ -75,12 +77,12 @@ class Box:
 
     def rollout(self, args: list[Any], ws: Path, *, cwd: Path | None = None, timeout: float = 120,
                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "console.cli", *map(str, args)], cwd=str(cwd or self.root),
+        return subprocess.run([*ROLLOUT, *map(str, args)], cwd=str(cwd or self.root),
                               env=env or self.env(ws), capture_output=True, text=True, timeout=timeout)
 
     def popen(self, args: list[Any], ws: Path, *, cwd: Path | None = None,
               env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-        return subprocess.Popen([sys.executable, "-m", "console.cli", *map(str, args)], cwd=str(cwd or self.root),
+        return subprocess.Popen([*ROLLOUT, *map(str, args)], cwd=str(cwd or self.root),
                                 env=env or self.env(ws), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)
 

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness import SHARED_DATA, Box, is_root
+from harness import ROLLOUT, SHARED_DATA, Box, is_root
 
 from fakes.batch_files import write_requests
 from fakes.openai_server import FakeServer
@@ -71,7 +71,7 @@ def process_full(box: Box, server: FakeServer, how: str) -> None:
     ids = write_requests(req, 120, pad=1500)  # answers echo the prompt: ~2 KB per output line
     small = Small(d / "small", "24k") if how == "tmpfs" else None
     out = (small.path if small else d) / "out.jsonl"
-    argv = [sys.executable, "-m", "console.cli", "process", "-i", str(req), "-o", str(out), "--url", server.url,
+    argv = [*ROLLOUT, "process", "-i", str(req), "-o", str(out), "--url", server.url,
             "--plain", "--concurrency", "4"]
     try:
         def limit() -> None:
