@@ -660,5 +660,6 @@ def _write_sidecar(ctx: JobContext, opt: ProcessOptions, plan: Plan) -> None:
     os.replace(tmp, opt.sidecar_path)
     (ctx.run.path / "processor.json").write_bytes(orjson.dumps(
         {"input": fingerprint, "output": str(opt.output), "errors": str(opt.errors_path), "url": opt.url,
-         "concurrency": opt.concurrency, "timeout": opt.timeout, "model": plan.model, "transport": resolve_transport(opt.transport),
-         "lines": plan.total, "already_done": plan.already_done}, option=orjson.OPT_INDENT_2))
+         "concurrency": opt.concurrency, "timeout": opt.timeout, "model": plan.model,
+         "transport": resolve_transport(opt.transport), "lines": plan.total, "already_done": plan.already_done},
+        option=orjson.OPT_INDENT_2))

@@ -55,6 +55,9 @@ class ReqwestTransport:
 
     def __init__(self, concurrency: int, headers: Mapping[str, str]) -> None:
         self.client = (ClientBuilder()
+                       # tokio's multi-threaded runtime: its I/O threads wake Python less often
+                       # (~20% faster at concurrency 256, bench/bench_processor.py)
+                       .runtime_multithreaded(True)
                        .max_connections(concurrency + 8)
                        .pool_idle_timeout(timedelta(seconds=KEEPALIVE_S))
                        .connect_timeout(timedelta(seconds=CONNECT_TIMEOUT_S))

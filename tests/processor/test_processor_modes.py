@@ -177,3 +177,21 @@ def test_each_line_url_is_honoured(tmp_path, fake_openai):
     ok, _ = check_exactly_once(["chat", "text"], options.output, options.errors_path)
     assert ok["chat"]["response"]["body"]["object"] == "chat.completion"
     assert ok["text"]["response"]["body"]["object"] == "text_completion"
+
+
+@pytest.mark.parametrize("transport", ["pyreqwest", "aiohttp", "httpx-aiohttp", "httpx"])
+@pytest.mark.parametrize("mode,reason", [("reset", "server_disconnected"), ("stall", "timeout")])
+def test_every_transport_names_a_failure_alike(tmp_path, fake_openai, transport, mode, reason):
+    # each client library words its failures differently: the errors file must not
+    server = fake_openai(mode=mode, fail_times=100, match=r"-[12]$")
+    ids, out, errors, result = run(tmp_path, server.url, n=8, max_retries=1, timeout=1.0, transport=transport)
+    ok, failed = check_exactly_once(ids, out, errors)
+    assert sorted(failed) == ["id-1", "id-2"] and len(ok) == 6
+    assert {line["reason"] for line in failed.values()} == {reason}
+    assert result.state["figures"]["transport"] == transport
+
+
+def test_auto_is_pyreqwest_when_installed(tmp_path, fake_openai):
+    server = fake_openai()
+    _ids, _out, _errors, result = run(tmp_path, server.url, n=3)
+    assert result.state["figures"]["transport"] == "pyreqwest"
