@@ -52,3 +52,31 @@ def test_sigterm_then_resume(fixtures_dir: Path, step2_lines: dict[str, Any], ro
     assert len(votes) == 9 and all(v["custom_id"].endswith("__pass0") and v["votes"] == 60 for v in votes)
     summary = json.loads((save / "summary.json").read_text())
     assert summary["valid"] == len(lines) and summary["resumed"] == done_first
+
+
+def test_a_sample_killed_before_its_progress_line_is_written_once(fixtures_dir: Path, step2_lines: dict[str, Any],
+                                                                   rollout_cmd: list[str], child_env: dict[str, str],
+                                                                   tmp_path: Path) -> None:
+    # the moment a kill -9 can land between a sample's output line and its progress line
+    lines = [with_content(line, content_of(line), custom_id=f"{iid}__pass{k}")
+             for k in range(2) for iid, line in step2_lines.items()]
+    inp = write_jsonl(tmp_path / "in.jsonl", lines)
+
+    def extract(save: Path) -> None:
+        res = subprocess.run([*rollout_cmd, "agentless", "extract", "--input_file", str(inp), "--repostructure_dir",
+                              str(fixtures_dir / "structures"), "--save_dir", str(save), "--passk", "2", "--plain"],
+                             env=child_env, capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stderr[-2000:]
+
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    extract(whole)
+    extract(cut)
+    progress = cut / "progress.jsonl"
+    entries = progress.read_bytes().splitlines(keepends=True)
+    last = json.loads(entries[-1])
+    progress.write_bytes(b"".join(entries[:-1]))  # its output line stays: the kill came before progress
+    extract(cut)
+    for name in sorted(p.name for p in whole.glob("*.jsonl")):
+        assert sorted((cut / name).read_text().splitlines()) == sorted((whole / name).read_text().splitlines()), name
+    outputs = [json.loads(x) for p in cut.glob("output_*_processed.jsonl") for x in p.read_text().splitlines()]
+    assert sum(o["custom_id"] == last["custom_id"] for o in outputs) == 1

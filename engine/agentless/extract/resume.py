@@ -9,6 +9,10 @@ stays recorded: a save dir made from a partial structures folder is resumed as i
 ``output_<pass>_processed.jsonl`` (each rewritten atomically, progress last: a crash halfway
 leaves progress naming them, and the next open forgets them again), so no output holds a
 custom_id twice.
+
+A run killed between writing a sample's output line and its ``progress.jsonl`` line leaves that
+output line unrecorded: the rerun extracts the sample again. :func:`drop_unrecorded_tail` cuts
+such a line on open (samples are recorded one at a time, so it can only be a file's last line).
 """
 
 from __future__ import annotations
@@ -75,3 +79,32 @@ def _rewrite_without(path: Path, drop: set[str], needles: list[bytes]) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+def drop_unrecorded_tail(path: Path, recorded: set[str]) -> bool:
+    """Cut ``path``'s last line when its custom_id is not in ``recorded`` (progress.jsonl): it was
+    written by a run killed before it recorded the sample, which this run writes again. True when cut."""
+    if not path.is_file():
+        return False
+    repair_torn_tail(path)  # a fragment goes aside; what is left ends in a newline
+    with open(path, "rb+") as fh:
+        end = fh.seek(0, os.SEEK_END) - 1  # the final newline
+        if end < 0:
+            return False
+        pos, start = end, 0
+        while pos > 0:
+            step = min(1 << 16, pos)
+            pos -= step
+            fh.seek(pos)
+            idx = fh.read(step).rfind(b"\n")
+            if idx >= 0:
+                start = pos + idx + 1
+                break
+        fh.seek(start)
+        obj = _loads(fh.read(end - start))
+        cid = obj.get("custom_id") if obj is not None else None
+        if not isinstance(cid, str) or cid in recorded:
+            return False
+        fh.truncate(start)
+        os.fsync(fh.fileno())
+    return True

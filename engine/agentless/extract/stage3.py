@@ -60,7 +60,7 @@ from engine.agentless.extract.repo_patch import repo_file_diff, repo_paths
 from engine.agentless.extract.edits import Edit, mentioned_paths, parse_edits
 from engine.agentless.extract.analyzer import PythonAnalyzer, normalized_key
 from engine.agentless.extract.normalize import Candidate, majority_vote, patch_key
-from engine.agentless.extract.resume import forget_retried
+from engine.agentless.extract.resume import drop_unrecorded_tail, forget_retried
 from engine.agentless.reasoning import split_reasoning
 from engine.agentless.structure import RepoStructure, is_file_node, load_structure
 from engine.agentless.extract.testwriter import Step1Choice, choose_test_file, extract_test
@@ -634,6 +634,8 @@ class _Recorder:
             self.vote.add(entry["instance_id"], int(entry.get("pass") or 0), cid, entry["status"],
                           entry.get("patch_key") or "", entry.get("model") or "unknown", entry.get("norm_key"))
         self.resumed = len(self.done)
+        for path in [*sorted(self.save.glob("output_*_processed.jsonl")), self.save / "failures.jsonl"]:
+            drop_unrecorded_tail(path, self.done)  # a sample killed before its progress line is redone
         self.appenders: dict[int, _RawAppender] = {}
         for k in range(opts.passk or 0):
             self.appender(k)
