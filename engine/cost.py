@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal, Mapping
 
-if TYPE_CHECKING:  # the config model loads pydantic-settings: the processor sends its first request without it
-    from engine.config import Price
+if TYPE_CHECKING:  # pydantic loads with the first price: the processor sends its first request without it
+    from engine.config_models import Price
 
 PriceSource = Literal["config", "genai-prices", "unknown"]
 
@@ -53,9 +53,28 @@ def default_price(model: str | None, *, batch: bool = False) -> Price | None:
     is one genai-prices knows (``openai/gpt-4o``). Other ``org/name`` models (``Qwen/Qwen3-32B``)
     are taken as self-hosted and get no default: their cost is GPU time, configured by the user.
     ``batch``: the provider's Batch API price where genai-prices lists one (None when it does not).
+    Each answer is memoized for the day (engine/price_memo.py): the data takes ~0.3 s to load.
     """
     if not model:
         return None
+    from engine import price_memo
+    from engine.config_models import Price
+
+    key = price_memo.memo_key(model, batch)
+    kept = price_memo.recall(key) if key is not None else price_memo.MISSING
+    if kept is not price_memo.MISSING:
+        try:
+            return Price.model_validate(kept) if kept is not None else None
+        except ValueError:  # a memo from another version of the model: look it up again
+            pass
+    price = _listed_price(model, batch)
+    if key is not None:
+        price_memo.keep(key, price.model_dump() if price is not None else None)
+    return price
+
+
+def _listed_price(model: str, batch: bool) -> Price | None:
+    """:func:`default_price` from genai-prices' bundled data itself."""
     try:
         from genai_prices import data_snapshot
     except ImportError:
@@ -83,7 +102,7 @@ def default_price(model: str | None, *, batch: bool = False) -> Price | None:
     output_p = _per_mtok(prices.get("output_mtok"))
     if input_p is None and output_p is None:
         return None
-    from engine.config import Price
+    from engine.config_models import Price
 
     return Price(input_per_1m=input_p, cached_input_per_1m=_per_mtok(prices.get("cache_read_mtok")),
                  output_per_1m=output_p)
@@ -146,7 +165,7 @@ def resolve_batch_price(model: str | None, prices: Mapping[str, Price] | None = 
         listed = default_price(model, batch=True)
         if listed is not None:
             return PriceLookup(model, listed, "genai-prices")
-    from engine.config import Price
+    from engine.config_models import Price
 
     return PriceLookup(model, Price(
         input_per_1m=p.batch_input_per_1m if p.batch_input_per_1m is not None else _halved(p.input_per_1m),

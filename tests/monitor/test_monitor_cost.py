@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from engine.config import Price
@@ -74,3 +76,24 @@ def test_config_prices_override_list_prices() -> None:
     assert found.price == mine and found.source == "config"
     assert find_price("org/my-model", {"my-model": mine}) == mine
     assert resolve_price("gpt-4o-mini", {}, use_defaults=False).price is None
+
+
+def test_list_price_lookups_are_memoized_for_the_day(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from engine.price_memo import memo_path
+
+    assert default_price("gpt-4o-mini") is not None and default_price("no-such-model-xyz") is None
+    kept = json.loads(memo_path().read_text())
+    assert len(kept) == 2 and None in kept.values()
+    code = ("import sys; from engine.cost import default_price; p = default_price('gpt-4o-mini'); "
+            "n = default_price('no-such-model-xyz'); print(p.input_per_1m, n, 'genai_prices' in sys.modules)")
+    repo = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(repo)},
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["0.15", "None", "False"], out.stderr  # answered without loading the data
+    memo_path().write_text("{torn")
+    assert default_price("gpt-4o-mini").input_per_1m == pytest.approx(0.15)  # a torn memo: looked up again
