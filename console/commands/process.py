@@ -13,7 +13,8 @@ import typer
 from console.commands.jobcommand import job_command, run_model
 from console.output import CliState
 from engine.options.base import JobOptions
-from engine.options.process import ProcessJob, ServeProcessJob
+from engine.options.process import ProcessJob
+from engine.options.serve_process import ServeProcessJob
 
 HELP = """Send every request of an OpenAI Batch file to an endpoint: streamed, resumable, exactly once per custom_id.
 

@@ -42,7 +42,7 @@ JOB_MODELS: tuple[str, ...] = (
     "engine.options.agentless:RepairJob",
     "engine.options.agentless:ExtractJob",
     "engine.options.process:ProcessJob",
-    "engine.options.process:ServeProcessJob",
+    "engine.options.serve_process:ServeProcessJob",
     "engine.options.serve:ServeJob",
     "engine.options.serve:RouterJob",
     "engine.options.evaluate:CheckpointEvalJob",

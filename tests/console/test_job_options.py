@@ -105,7 +105,8 @@ def test_seed_nargs_plus_and_comma_lists(tmp_path: Path, config) -> None:
 
 def test_bad_values_name_their_field(tmp_path: Path, config) -> None:
     from engine.options.agentless import Stage1Job
-    from engine.options.process import ProcessJob, ServeProcessJob
+    from engine.options.process import ProcessJob
+    from engine.options.serve_process import ServeProcessJob
 
     with pytest.raises(OptionError) as err:
         Stage1Job.resolve(config, {"repostructure_dir": str(tmp_path / "nowhere"), "output_file": "o", "model_name": "m",
