@@ -28,42 +28,34 @@ PLAIN_FLAG = "--plain"
 def parse_job_args(model: type[JobOptions], args: list[str]) -> tuple[dict[str, Any], bool] | None:
     """``(given, plain)`` of a plain use of ``model``'s flags, or None when Typer should parse
     ``args``. ``given`` holds only the flags on the line, converted as click would."""
-    by_flag: dict[str, tuple[OptionMeta, Any]] = {}
+    from console.fastopts import flag_values
+
+    by_flag: dict[str, OptionMeta] = {}
+    switches: dict[str, bool | None] = {PLAIN_FLAG: True}
     for o in model.options():
         if o.passthrough or o.is_list:
             continue  # lists (``--flag a b c``) and ``--`` words: the Typer command's parsing
         on, off = o.on_off() if o.is_bool else (list(o.flags), [])
-        by_flag.update({f: (o, True) for f in on})
-        by_flag.update({f: (o, False) for f in off})
+        for flags, switch in ((on, True if o.is_bool else None), (off, False)):
+            by_flag.update(dict.fromkeys(flags, o))
+            switches.update(dict.fromkeys(flags, switch))
+    pairs = flag_values(args, switches)
+    if pairs is None:
+        return None
     given: dict[str, Any] = {}
     plain = False
-    i = 0
-    while i < len(args):
-        flag, eq, value = args[i].partition("=")
-        if flag == PLAIN_FLAG and not eq:
-            plain, i = True, i + 1
-            continue
-        found = by_flag.get(flag)
-        if found is None or (eq and not flag.startswith("--")):
-            return None
-        o, switch = found
-        if o.is_bool:
-            if eq:
-                return None
-            given[o.name], i = switch, i + 1
-            continue
-        if not eq:
-            if i + 1 >= len(args):
-                return None
-            value = args[i + 1]
-            i += 1
-        if value.startswith("-"):
+    for flag, value in pairs:
+        if flag == PLAIN_FLAG:
+            plain = True
+        elif isinstance(value, bool):
+            given[by_flag[flag].name] = value
+        elif value.startswith("-"):
             return None  # a missing value or a mistyped flag: click says which
-        converted = _convert(o, value)
-        if converted is None:
-            return None
-        given[o.name] = converted
-        i += 1
+        else:
+            converted = _convert(by_flag[flag], value)
+            if converted is None:
+                return None
+            given[by_flag[flag].name] = converted
     return given, plain
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:
-    from typing import Any, Callable
+    from typing import Any, Callable, Mapping
 
 #: the environment variable Typer's shell completion sets (``_<PROG>_COMPLETE``)
 COMPLETE_ENV = "_ROLLOUT_COMPLETE"
@@ -38,22 +38,24 @@ def _int(text: str) -> int | None:
     return int(text) if body.isascii() and body.isdigit() else None
 
 
-def parse_options(options: tuple[Opt, ...], args: list[str]) -> dict[str, Any] | None:
-    """The values of ``args`` (every option's default where not given), or None when ``args`` is
-    not a plain use of ``options``: an unknown flag or argument, ``--help``, a missing or odd
-    value. Typer then parses it and explains any problem itself."""
-    by_flag = {flag: opt for opt in options for flag in opt.flags}
-    values: dict[str, Any] = {opt.name: opt.default for opt in options}
+def flag_values(args: list[str], switches: Mapping[str, bool | None]) -> list[tuple[str, str | bool]] | None:
+    """``(flag, value)`` of each option in ``args``, in order, or None when ``args`` is not a
+    plain use of them: an unknown flag or argument, ``-x=v``, ``--switch=v``, a missing value.
+
+    ``switches`` maps every flag to the bool it sets (a switch) or to None (it takes a value:
+    ``--flag v`` or ``--flag=v``, given back as the string, which may start with ``-``).
+    """
+    out: list[tuple[str, str | bool]] = []
     i = 0
     while i < len(args):
         flag, eq, value = args[i].partition("=")
-        opt = by_flag.get(flag)
-        if opt is None or (eq and not flag.startswith("--")):
+        if flag not in switches or (eq and not flag.startswith("--")):
             return None
-        if opt.type is bool:
+        switch = switches[flag]
+        if switch is not None:
             if eq:
                 return None
-            values[opt.name] = True
+            out.append((flag, switch))
             i += 1
             continue
         if not eq:
@@ -61,16 +63,33 @@ def parse_options(options: tuple[Opt, ...], args: list[str]) -> dict[str, Any] |
                 return None
             value = args[i + 1]
             i += 1
-        if value.startswith("-") and opt.type is not int:
-            return None  # click would read it as the value; a mistyped flag is likelier: let it say so
-        if opt.type is int:
+        out.append((flag, value))
+        i += 1
+    return out
+
+
+def parse_options(options: tuple[Opt, ...], args: list[str]) -> dict[str, Any] | None:
+    """The values of ``args`` (every option's default where not given), or None when ``args`` is
+    not a plain use of ``options``: an unknown flag or argument, ``--help``, a missing or odd
+    value. Typer then parses it and explains any problem itself."""
+    by_flag = {flag: opt for opt in options for flag in opt.flags}
+    pairs = flag_values(args, {flag: (True if opt.type is bool else None) for flag, opt in by_flag.items()})
+    if pairs is None:
+        return None
+    values: dict[str, Any] = {opt.name: opt.default for opt in options}
+    for flag, value in pairs:
+        opt = by_flag[flag]
+        if isinstance(value, bool):
+            values[opt.name] = value
+        elif opt.type is int:
             number = _int(value)
             if number is None:
                 return None
             values[opt.name] = number
+        elif value.startswith("-"):
+            return None  # click would read it as the value; a mistyped flag is likelier: let it say so
         else:
             values[opt.name] = value
-        i += 1
     return values
 
 

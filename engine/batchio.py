@@ -340,6 +340,20 @@ class TornRepair:
     side_file: str | None = None
 
 
+def line_start(fh: BinaryIO, end: int) -> int:
+    """The offset where the line holding byte ``end - 1`` starts: just after the last newline
+    before ``end`` (0 when there is none), read backwards in 64 KiB blocks."""
+    pos = end
+    while pos > 0:
+        step = min(1 << 16, pos)
+        pos -= step
+        fh.seek(pos)
+        idx = fh.read(step).rfind(b"\n")
+        if idx >= 0:
+            return pos + idx + 1
+    return 0
+
+
 def repair_torn_tail(path: str | os.PathLike[str]) -> TornRepair:
     """Make ``path`` end in a newline. A complete JSON object is kept; a fragment goes to ``.torn``."""
     p = Path(path)
@@ -350,19 +364,9 @@ def repair_torn_tail(path: str | os.PathLike[str]) -> TornRepair:
         fh.seek(size - 1)
         if fh.read(1) == b"\n":
             return TornRepair("none")
-        pos, block, tail = size, 1 << 16, b""
-        while pos > 0:
-            step = min(block, pos)
-            pos -= step
-            fh.seek(pos)
-            chunk = fh.read(step)
-            idx = chunk.rfind(b"\n")
-            if idx >= 0:
-                tail = chunk[idx + 1:] + tail
-                pos += idx + 1
-                break
-            tail = chunk + tail
-        cut = size - len(tail)
+        cut = line_start(fh, size)
+        fh.seek(cut)
+        tail = fh.read(size - cut)
         try:
             complete = isinstance(orjson.loads(tail), dict)
         except orjson.JSONDecodeError:

@@ -8,8 +8,8 @@ pydantic-settings does) and the bytes of the models' module (a changed model is 
 
 On recall the kept values are validated again by the plain models (engine/config_models.py):
 the memo skips the merge, never the checks. One entry, at ``<workspace>/cache/config-memo.json``
-(ROLLOUT_HOME, else the per-user state dir), written atomically with mode 0600; any problem
-reading or writing it just means a full load.
+(ROLLOUT_HOME, else the per-user state dir), written atomically with mode 0600 (it names the
+config's endpoints); any problem reading or writing it just means a full load.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 
 from engine.config_models import ConfigValues
 from engine.locations import workspace_dir
+from engine.runs import atomic_write_json
 
 MEMO_VERSION = 1
 ENV_PREFIX = "ROLLOUT_"
@@ -65,14 +66,10 @@ def recall(key: str) -> ConfigValues | None:
 
 def keep(key: str, config: ConfigValues) -> None:
     """Keep ``config``'s values under ``key`` (best effort: a read-only workspace keeps none)."""
-    target = memo_path()
     body: dict[str, Any] = {"key": key, "values": config.model_dump(mode="json"), "source_file": config.source_file}
+    target = memo_path()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(body, fh)
-        os.replace(tmp, target)
+        atomic_write_json(target, body)  # mkstemp's file: mode 0600
     except OSError:
         return

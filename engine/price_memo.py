@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.locations import workspace_dir
+from engine.runs import atomic_write_json
 
 #: recall's answer when nothing is kept under the key (None is a kept answer: no price listed)
 MISSING = object()
@@ -61,8 +62,6 @@ def keep(key: str, answer: dict[str, Any] | None) -> None:
     target = memo_path()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(entries))
-        os.replace(tmp, target)
+        atomic_write_json(target, entries)
     except OSError:
         return

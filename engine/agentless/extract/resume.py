@@ -23,7 +23,7 @@ from pathlib import Path
 
 import orjson
 
-from engine.batchio import repair_torn_tail
+from engine.batchio import line_start, repair_torn_tail
 
 #: failure reasons a rerun retries: a corrupt structure file is mended between runs
 RETRIED_ON_RESUME = frozenset({"structure_invalid"})
@@ -91,15 +91,7 @@ def drop_unrecorded_tail(path: Path, recorded: set[str]) -> bool:
         end = fh.seek(0, os.SEEK_END) - 1  # the final newline
         if end < 0:
             return False
-        pos, start = end, 0
-        while pos > 0:
-            step = min(1 << 16, pos)
-            pos -= step
-            fh.seek(pos)
-            idx = fh.read(step).rfind(b"\n")
-            if idx >= 0:
-                start = pos + idx + 1
-                break
+        start = line_start(fh, end)
         fh.seek(start)
         obj = _loads(fh.read(end - start))
         cid = obj.get("custom_id") if obj is not None else None
